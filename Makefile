@@ -1,0 +1,31 @@
+# The two commands of the README: `make demo` (set up, separate the bundled example) and
+# `make test` (set up with the dev extra, run the fast test suite).
+VENV ?= .venv
+BIN := $(VENV)/bin
+OUT ?= out/demo
+
+.PHONY: demo test test-slow setup setup-dev lint bench clean
+
+setup:
+	bash scripts/setup.sh
+
+setup-dev:
+	bash scripts/setup.sh dev
+
+demo: setup
+	$(BIN)/deepsampler separate --example -o $(OUT) --model toy4-demo
+
+test: setup-dev
+	$(BIN)/python -m pytest -q
+
+test-slow: setup-dev
+	$(BIN)/python -m pytest -q -m slow
+
+lint: setup-dev
+	$(BIN)/ruff check src tests benchmarks scripts
+
+bench: setup-dev
+	$(BIN)/python benchmarks/offline_speed.py --json experiments/bench/offline_speed.json
+
+clean:
+	rm -rf out experiments/bench

@@ -1,0 +1,35 @@
+"""Audio DSP and I/O: load/save, resampling, channel policy, STFT, chunked overlap-add."""
+
+from deepsampler.audio.channels import fit_channels
+from deepsampler.audio.chunking import ChunkedOverlapAdd, crossfade_window
+from deepsampler.audio.io import (
+    AUDIO_EXTENSIONS,
+    OUTPUT_FORMATS,
+    AtomicAudioWriter,
+    AudioInfo,
+    audio_info,
+    ensure_writable_dir,
+    iter_blocks,
+    read_audio,
+    write_audio,
+)
+from deepsampler.audio.resample import StreamResampler, resample
+from deepsampler.audio.stft import STFT
+
+__all__ = [
+    "AUDIO_EXTENSIONS",
+    "OUTPUT_FORMATS",
+    "STFT",
+    "AtomicAudioWriter",
+    "AudioInfo",
+    "ChunkedOverlapAdd",
+    "StreamResampler",
+    "audio_info",
+    "crossfade_window",
+    "ensure_writable_dir",
+    "fit_channels",
+    "iter_blocks",
+    "read_audio",
+    "resample",
+    "write_audio",
+]

@@ -1,0 +1,197 @@
+"""The ``deepsampler`` command: one entry point with subcommands."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from deepsampler.errors import DeepSamplerError
+
+EXAMPLE = Path(__file__).resolve().parent / "examples" / "toy_mix.flac"
+
+
+def _error(message: str) -> None:
+    print(f"deepsampler: error: {message}", file=sys.stderr)
+
+
+def _collect_inputs(inputs: Sequence[str]) -> list[Path]:
+    from deepsampler.audio import AUDIO_EXTENSIONS
+
+    files: list[Path] = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS)
+            if not found:
+                raise DeepSamplerError(
+                    f"{path}: folder holds no audio files ({', '.join(AUDIO_EXTENSIONS)})"
+                )
+            files.extend(found)
+        else:
+            files.append(path)  # missing or unreadable files are reported per file later
+    seen: dict[str, Path] = {}
+    for f in files:
+        if f.stem in seen and seen[f.stem] != f:
+            raise DeepSamplerError(
+                f"{seen[f.stem]} and {f} would both write to the track folder {f.stem!r}; "
+                f"rename one or separate them into different -o folders"
+            )
+        seen[f.stem] = f
+    return files
+
+
+def cmd_separate(args: argparse.Namespace) -> int:
+    import torch
+
+    from deepsampler.separator import Separator
+
+    inputs = list(args.inputs)
+    if args.example:
+        inputs.append(str(EXAMPLE))
+    if not inputs:
+        raise DeepSamplerError("no input given; pass audio files or folders (or --example)")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    files = _collect_inputs(inputs)
+    stems = [s.strip() for s in args.stems.split(",") if s.strip()] if args.stems else None
+    sep = Separator(
+        args.model,
+        device=args.device,
+        chunk_seconds=args.chunk_seconds,
+        overlap_seconds=args.overlap_seconds,
+        allow_untrained=args.allow_untrained,
+        downmix=args.downmix,
+    )
+    say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, flush=True))
+    say(sep.describe())
+    caveat = sep.loaded.metadata.get("caveat")
+    if caveat:
+        say(f"note: {caveat}")
+    if not sep.trained:
+        print("WARNING: untrained weights: the output is NOT a separation", file=sys.stderr)
+    failures = 0
+    for path in files:
+        try:
+            result = sep.separate_file(
+                path, args.output, stems=stems, fmt=args.format, progress=not args.quiet
+            )
+        except DeepSamplerError as exc:
+            _error(str(exc))
+            failures += 1
+            continue
+        folder = Path(args.output) / result.track
+        say(
+            f"{result.track}: {result.audio_seconds:.1f} s separated in "
+            f"{result.compute_seconds:.2f} s (real-time factor {result.real_time_factor:.3f}) -> "
+            f"{folder}/{{{','.join(result.stems)}}}.{args.format}"
+        )
+        if result.clipped_samples:
+            say(f"  note: {result.clipped_samples} samples clipped to [-1, 1] for {args.format}; "
+                f"use --format wav (32-bit float) to keep them")
+    if failures:
+        _error(f"{failures} of {len(files)} input(s) failed")
+        return 1
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from deepsampler.models import load_checkpoint, shipped_models
+
+    models = shipped_models()
+    if not models:
+        print("no shipped models")
+    for name, path in models.items():
+        loaded = load_checkpoint(path)
+        cfg = loaded.model.config
+        summary = loaded.metadata.get("summary", "")
+        print(f"{name:14s} {'/'.join(cfg.sources):28s} {cfg.sample_rate} Hz  "
+              f"{'causal ' + format(cfg.latency_ms, '.1f') + ' ms' if cfg.causal else 'offline'}"
+              f"  {loaded.model.num_parameters() / 1e6:.2f} M  {summary}")
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    import json
+
+    from deepsampler.config import to_dict
+    from deepsampler.models import DeepSampler, load_checkpoint, preset_config, resolve_model
+
+    if args.preset:
+        model, extra = DeepSampler(preset_config(args.preset)), {"preset": args.preset}
+    else:
+        loaded = load_checkpoint(resolve_model(args.model))
+        model = loaded.model
+        extra = {"checkpoint": str(loaded.path), "training": loaded.training,
+                 "package_version": loaded.package_version}
+    cfg = model.config
+    info = {**extra, "parameters": model.num_parameters(), "latency_ms": round(cfg.latency_ms, 2),
+            "hop_ms": round(1000 * cfg.hop / cfg.sample_rate, 2), "config": to_dict(cfg)}
+    print(json.dumps(info, indent=2, default=str))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from deepsampler import __version__
+    from deepsampler.separator import DEFAULT_MODEL
+
+    parser = argparse.ArgumentParser(
+        prog="deepsampler", description="Real-time audio source separation."
+    )
+    parser.add_argument("--version", action="version", version=f"deepsampler {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sep = sub.add_parser(
+        "separate", help="separate audio files into stems",
+        description="Separate audio files (or every audio file in folders) into stems, written "
+                    "as OUT/<track>/<stem>.<format>.",
+    )
+    sep.add_argument("inputs", nargs="*", metavar="INPUT", help="audio files or folders")
+    sep.add_argument("-o", "--output", default="separated", help="output folder (default: %(default)s)")
+    sep.add_argument("--model", default=DEFAULT_MODEL,
+                     help="shipped model name or checkpoint path (default: %(default)s; "
+                          "see `deepsampler models`)")
+    sep.add_argument("--stems", help="comma-separated stems to write (default: all)")
+    sep.add_argument("--format", choices=["wav", "flac"], default="wav",
+                     help="wav = 32-bit float, flac = 24-bit (default: %(default)s)")
+    sep.add_argument("--device", default="cpu", help="cpu or cuda (default: %(default)s)")
+    sep.add_argument("--threads", type=int, default=0, help="CPU threads (default: torch's choice)")
+    sep.add_argument("--chunk-seconds", type=float, default=10.0,
+                     help="long inputs are processed in chunks of this length (default: %(default)s)")
+    sep.add_argument("--overlap-seconds", type=float, default=1.0,
+                     help="cross-fade between chunks (default: %(default)s)")
+    sep.add_argument("--downmix", action="store_true",
+                     help="average inputs with more channels than the model takes")
+    sep.add_argument("--allow-untrained", action="store_true",
+                     help="accept a checkpoint with untrained weights (pipeline testing only)")
+    sep.add_argument("--example", action="store_true", help="also separate the bundled example")
+    sep.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
+    sep.set_defaults(func=cmd_separate)
+
+    models = sub.add_parser("models", help="list the shipped models")
+    models.set_defaults(func=cmd_models)
+
+    info = sub.add_parser("info", help="describe a model: parameters, latency, config")
+    group = info.add_mutually_exclusive_group()
+    group.add_argument("--model", default=DEFAULT_MODEL, help="shipped model name or checkpoint path")
+    group.add_argument("--preset", help="an untrained size preset instead (tiny, small, base)")
+    info.set_defaults(func=cmd_info)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except DeepSamplerError as exc:
+        _error(str(exc))
+        return 1
+    except KeyboardInterrupt:
+        _error("interrupted")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,166 @@
+"""Self-describing model checkpoints.
+
+A checkpoint is a ``torch.save`` of a plain dict (loaded with ``weights_only=True``, so no code
+runs on load)::
+
+    format          "deepsampler.model"
+    format_version  1
+    package_version the deepsampler version that wrote it
+    model           "DeepSampler"
+    config          ModelConfig as a dict
+    state_dict      the weights
+    training        what trained it (steps, data, hours...) or None for untrained weights
+    metadata        free-form (name, model card summary, caveats)
+    digest          sha256 over everything above
+
+Anything else (a foreign file, a newer format, edited weights or config, weights that do not fit
+the config) is refused with a one-line :class:`CheckpointError` saying why.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from deepsampler.config import from_dict, to_dict
+from deepsampler.errors import CheckpointError, ConfigError
+from deepsampler.models.config import ModelConfig
+from deepsampler.models.deepsampler import DeepSampler
+
+FORMAT = "deepsampler.model"
+FORMAT_VERSION = 1
+MODEL_CLASSES = {"DeepSampler": (DeepSampler, ModelConfig)}
+
+
+def _package_version() -> str:
+    from deepsampler import __version__
+
+    return __version__
+
+
+def _digest(payload: dict[str, Any]) -> str:
+    h = hashlib.sha256()
+    header = {k: payload[k] for k in ("format", "format_version", "model", "config", "training",
+                                      "metadata")}
+    h.update(json.dumps(header, sort_keys=True, default=str).encode())
+    for name in sorted(payload["state_dict"]):
+        tensor = payload["state_dict"][name].detach().cpu().contiguous()
+        h.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        h.update(tensor.view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+    return h.hexdigest()
+
+
+@dataclass
+class LoadedModel:
+    """A model restored from a checkpoint, in eval mode, with what the checkpoint said of it."""
+
+    model: DeepSampler
+    path: Path
+    training: dict[str, Any] | None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    package_version: str = ""
+
+    @property
+    def trained(self) -> bool:
+        return bool(self.training)
+
+
+def save_checkpoint(
+    path: str | Path,
+    model: DeepSampler,
+    *,
+    training: dict[str, Any] | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> Path:
+    """Write ``model`` atomically to ``path`` (temporary file in the same folder, then rename).
+
+    ``training`` must describe how the weights were trained; leave it None for untrained weights,
+    which :class:`deepsampler.Separator` then refuses to present as a separation.
+    """
+    path = Path(path)
+    payload: dict[str, Any] = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "package_version": _package_version(),
+        "model": type(model).__name__,
+        "config": to_dict(model.config),
+        "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+        "training": training,
+        "metadata": metadata or {},
+    }
+    payload["digest"] = _digest(payload)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+    os.close(fd)
+    try:
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return path
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> LoadedModel:
+    """Load and verify a checkpoint; raise :class:`CheckpointError` if it cannot be trusted."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint not found")
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:
+        reason = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(
+            f"{path}: not a DeepSampler checkpoint (torch could not read it safely: {reason})"
+        ) from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a DeepSampler checkpoint (no '{FORMAT}' header)")
+    version = payload.get("format_version")
+    if version != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path}: checkpoint format v{version} written by deepsampler "
+            f"{payload.get('package_version', '?')}; this deepsampler ({_package_version()}) "
+            f"reads v{FORMAT_VERSION} — use a matching deepsampler version"
+        )
+    missing = {"model", "config", "state_dict", "training", "metadata", "digest"} - set(payload)
+    if missing:
+        raise CheckpointError(f"{path}: checkpoint lacks {sorted(missing)}; it is incomplete")
+    if payload["model"] not in MODEL_CLASSES:
+        raise CheckpointError(
+            f"{path}: unknown model class {payload['model']!r}; known: {sorted(MODEL_CLASSES)}"
+        )
+    if _digest(payload) != payload["digest"]:
+        raise CheckpointError(
+            f"{path}: integrity check failed (weights or config changed after saving); "
+            f"do not use it, restore the original file"
+        )
+    model_cls, config_cls = MODEL_CLASSES[payload["model"]]
+    try:
+        config = from_dict(config_cls, payload["config"])
+    except ConfigError as exc:
+        raise CheckpointError(f"{path}: its config does not fit this deepsampler ({exc})") from None
+    model = model_cls(config)
+    result = model.load_state_dict(payload["state_dict"], strict=False)
+    shape_errors = [
+        k for k, v in payload["state_dict"].items()
+        if k in model.state_dict() and model.state_dict()[k].shape != v.shape
+    ]
+    if result.missing_keys or result.unexpected_keys or shape_errors:
+        raise CheckpointError(
+            f"{path}: weights do not match its config (missing {result.missing_keys[:3]}, "
+            f"unexpected {result.unexpected_keys[:3]}); it was saved by an incompatible version"
+        )
+    model.eval()
+    return LoadedModel(
+        model=model,
+        path=path,
+        training=payload["training"],
+        metadata=dict(payload["metadata"]),
+        package_version=str(payload.get("package_version", "")),
+    )

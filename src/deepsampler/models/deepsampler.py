@@ -1,0 +1,119 @@
+"""The DeepSampler separator: STFT -> conv encoder -> BS-RoFormer latent -> conv decoder ->
+one magnitude mask per source and channel -> mixture phase -> iSTFT.
+
+The seams are separate methods (features, encoder, latent, decoder, masks) so that the streaming
+engine and the ONNX export can reuse them frame by frame. ``forward`` never computes a loss.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from deepsampler.audio.stft import STFT
+from deepsampler.models.blocks import DecoderLevel, EncoderLevel
+from deepsampler.models.config import ModelConfig
+from deepsampler.models.roformer import RoFormerLatent, time_attention_mask
+
+
+class DeepSampler(nn.Module):
+    """Mask-based source separator.
+
+    ``forward``: mixture ``[b, c, samples]`` -> stems ``[b, s, c, samples]`` at the same rate,
+    where ``c == config.audio_channels`` and ``s == len(config.sources)``.
+    """
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        cfg = config
+        self.stft = STFT(cfg.n_fft, cfg.hop)
+        c, s = cfg.audio_channels, len(cfg.sources)
+        # per-bin input normalisation (learned), as Open-Unmix does
+        self.input_scale = nn.Parameter(torch.ones(cfg.freq_bins, 1))
+        self.input_bias = nn.Parameter(torch.zeros(cfg.freq_bins, 1))
+        widths = (c, *cfg.enc_channels)
+        self.encoder = nn.ModuleList(
+            EncoderLevel(widths[i], widths[i + 1], cfg.freq_strides[i], cfg.time_kernel)
+            for i in range(len(cfg.enc_channels))
+        )
+        self.latent = RoFormerLatent(
+            cfg.enc_channels[-1], cfg.latent_bins, cfg.band_width, cfg.dim, cfg.depth,
+            cfg.heads, cfg.ff_mult, cfg.dropout,
+        )
+        # decoder level i (i >= 1) mirrors encoder level i and adds encoder level i-1's output;
+        # the last step back to full resolution is a transposed conv straight to the mask
+        # logits: a conv stack at full resolution would cost more than the rest of the network
+        self.decoder = nn.ModuleList(
+            DecoderLevel(
+                cfg.enc_channels[i], cfg.enc_channels[i - 1], cfg.freq_strides[i], cfg.time_kernel
+            )
+            for i in range(1, len(cfg.enc_channels))
+        )
+        s0 = cfg.freq_strides[0]
+        self.mask_head = nn.ConvTranspose2d(
+            cfg.enc_channels[0], s * c, (2 * s0, 1), (s0, 1), (s0 // 2, 0)
+        )
+
+    # ---- seams -----------------------------------------------------------------------------
+    def features(self, spec: torch.Tensor) -> torch.Tensor:
+        """Mixture STFT ``[b, c, f+1, t]`` complex -> network input ``[b, c, f, t]``
+        (compressed magnitude without the Nyquist bin, normalised per bin)."""
+        mag = spec[:, :, : self.config.freq_bins].abs()
+        return mag.pow(self.config.feature_power) * self.input_scale + self.input_bias
+
+    def forward_encoder(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """``[b, c, f, t]`` -> latent ``[b, d_L, f_L, t]`` and the skips of levels ``0..L-2``."""
+        skips = []
+        for level in self.encoder:
+            x = level(x)
+            skips.append(x)
+        return x, skips[:-1]
+
+    def forward_latent(
+        self, z: torch.Tensor, frame_pos: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """BS-RoFormer over the latent ``[b, d_L, f_L, t]``; ``frame_pos [t]`` frame indices."""
+        t = z.shape[-1]
+        if frame_pos is None:
+            frame_pos = torch.arange(t, device=z.device)
+        mask = None
+        if self.config.causal:
+            mask = time_attention_mask(t, self.config.attn_window, self.config.lookahead, z.device)
+        return self.latent(z, frame_pos, mask)
+
+    def forward_decoder(self, z: torch.Tensor, skips: list[torch.Tensor]) -> torch.Tensor:
+        """Latent and skips -> masks ``[b, s, c, f, t]`` in [0, 1]."""
+        for level, skip in zip(reversed(self.decoder), reversed(skips), strict=True):
+            z = level(z, skip)
+        logits = self.mask_head(z)
+        b, _, f, t = logits.shape
+        logits = logits.view(b, len(self.config.sources), self.config.audio_channels, f, t)
+        if self.config.mask_activation == "softmax":
+            return logits.softmax(dim=1)
+        return logits.sigmoid()
+
+    def apply_masks(self, spec: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+        """Mixture ``[b, c, f+1, t]`` complex x masks ``[b, s, c, f, t]`` -> ``[b, s, c, f+1, t]``
+        complex stems with the mixture's phase (the Nyquist bin reuses the top bin's mask)."""
+        masks = torch.cat([masks, masks[..., -1:, :]], dim=-2)
+        return spec.unsqueeze(1) * masks
+
+    # ---- whole pass ------------------------------------------------------------------------
+    def forward_masks(self, spec: torch.Tensor) -> torch.Tensor:
+        """Mixture STFT ``[b, c, f+1, t]`` -> masks ``[b, s, c, f, t]``."""
+        z, skips = self.forward_encoder(self.features(spec))
+        return self.forward_decoder(self.forward_latent(z), skips)
+
+    def forward(self, mixture: torch.Tensor) -> torch.Tensor:
+        """``[b, c, samples]`` -> ``[b, s, c, samples]``."""
+        if mixture.dim() != 3 or mixture.shape[1] != self.config.audio_channels:
+            raise ValueError(
+                f"expected [batch, {self.config.audio_channels}, samples], got {list(mixture.shape)}"
+            )
+        spec = self.stft(mixture)
+        stems = self.apply_masks(spec, self.forward_masks(spec))
+        return self.stft.inverse(stems, mixture.shape[-1])
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())

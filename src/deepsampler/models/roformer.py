@@ -1,0 +1,171 @@
+"""BS-RoFormer latent: band split, time and subband transformers with rotary embeddings.
+
+Tokens are ``[b, n, t, d]``: ``n`` bands, ``t`` frames, ``d`` features. The time transformer
+attends along ``t`` within each band (RoPE over the frame index; causal over a bounded window
+when streaming), the subband transformer along ``n`` within each frame (RoPE over the band
+index). Attention is split into :meth:`Attention.project` and :meth:`Attention.attend` so a
+streaming engine can keep a K/V cache between the two.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from rotary_embedding_torch import RotaryEmbedding, apply_rotary_emb
+from torch import nn
+
+
+def time_attention_mask(
+    frames: int, window: int, lookahead: int, device: torch.device | None = None
+) -> torch.Tensor:
+    """Boolean ``[t, t]`` mask, True where query frame i may attend key frame j:
+    ``i - window < j <= i + lookahead``."""
+    i = torch.arange(frames, device=device)[:, None]
+    j = torch.arange(frames, device=device)[None, :]
+    return (j <= i + lookahead) & (j > i - window)
+
+
+class Attention(nn.Module):
+    """Pre-norm multi-head self-attention with rotary position embeddings. ``[B, N, d]``."""
+
+    def __init__(self, dim: int, heads: int, dropout: float = 0.0) -> None:
+        super().__init__()
+        self.heads = heads
+        self.dim_head = dim // heads
+        self.norm = nn.RMSNorm(dim)
+        self.qkv = nn.Linear(dim, 3 * dim, bias=False)  # one fused projection
+        self.out = nn.Linear(dim, dim, bias=False)
+        self.rope = RotaryEmbedding(self.dim_head, cache_if_possible=False)
+        self.dropout = dropout
+
+    def project(
+        self, x: torch.Tensor, positions: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``x [B, N, d]``, ``positions [N]`` -> rotated q, rotated k, v, each ``[B, h, N, d/h]``."""
+        q, k, v = rearrange(self.qkv(self.norm(x)), "B N (k h e) -> k B h N e", k=3, h=self.heads)
+        freqs = self.rope(positions.to(x.dtype))
+        return apply_rotary_emb(freqs, q), apply_rotary_emb(freqs, k), v
+
+    def attend(
+        self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None
+    ) -> torch.Tensor:
+        """Attention of ``q [B, h, N, e]`` over ``k, v [B, h, M, e]`` -> ``[B, N, d]``."""
+        drop = self.dropout if self.training else 0.0
+        o = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=drop)
+        return self.out(rearrange(o, "B h N e -> B N (h e)"))
+
+    def forward(
+        self, x: torch.Tensor, positions: torch.Tensor, mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        q, k, v = self.project(x, positions)
+        return self.attend(q, k, v, mask)
+
+
+class FeedForward(nn.Module):
+    """Pre-norm MLP ``d -> mult*d -> d``. ``[..., d]``."""
+
+    def __init__(self, dim: int, mult: int, dropout: float = 0.0) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.RMSNorm(dim),
+            nn.Linear(dim, dim * mult),
+            nn.GELU(),
+            nn.Dropout(dropout),
+            nn.Linear(dim * mult, dim),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class TransformerLayer(nn.Module):
+    """Residual attention + residual feed-forward on ``[B, N, d]``."""
+
+    def __init__(self, dim: int, heads: int, ff_mult: int, dropout: float) -> None:
+        super().__init__()
+        self.attn = Attention(dim, heads, dropout)
+        self.ff = FeedForward(dim, ff_mult, dropout)
+
+    def forward(
+        self, x: torch.Tensor, positions: torch.Tensor, mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        x = x + self.attn(x, positions, mask)
+        return x + self.ff(x)
+
+
+class BandSplit(nn.Module):
+    """``[b, d_c, f, t]`` feature map -> ``[b, n, t, d]`` band tokens (one linear per band)."""
+
+    def __init__(self, channels: int, band_width: int, bands: int, dim: int) -> None:
+        super().__init__()
+        self.band_width = band_width
+        fan_in = channels * band_width
+        self.norm = nn.RMSNorm(fan_in)
+        self.weight = nn.Parameter(torch.randn(bands, fan_in, dim) / fan_in**0.5)
+        self.bias = nn.Parameter(torch.zeros(bands, dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = rearrange(x, "b c (n w) t -> b n t (c w)", w=self.band_width)
+        return torch.einsum("bntk,nkd->bntd", self.norm(x), self.weight) + self.bias[:, None]
+
+
+class BandMerge(nn.Module):
+    """``[b, n, t, d]`` band tokens -> ``[b, d_c, f, t]`` feature map (one linear per band)."""
+
+    def __init__(self, channels: int, band_width: int, bands: int, dim: int) -> None:
+        super().__init__()
+        self.band_width = band_width
+        fan_out = channels * band_width
+        self.norm = nn.RMSNorm(dim)
+        self.weight = nn.Parameter(torch.randn(bands, dim, fan_out) / dim**0.5)
+        self.bias = nn.Parameter(torch.zeros(bands, fan_out))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = torch.einsum("bntd,ndk->bntk", self.norm(x), self.weight) + self.bias[:, None]
+        return rearrange(y, "b n t (c w) -> b c (n w) t", w=self.band_width)
+
+
+class RoFormerBlock(nn.Module):
+    """One time transformer layer then one subband transformer layer on ``[b, n, t, d]``."""
+
+    def __init__(self, dim: int, heads: int, ff_mult: int, dropout: float) -> None:
+        super().__init__()
+        self.time = TransformerLayer(dim, heads, ff_mult, dropout)
+        self.band = TransformerLayer(dim, heads, ff_mult, dropout)
+
+    def forward(
+        self, x: torch.Tensor, frame_pos: torch.Tensor, time_mask: torch.Tensor | None
+    ) -> torch.Tensor:
+        b, n, t, _ = x.shape
+        x = self.time(rearrange(x, "b n t d -> (b n) t d"), frame_pos, time_mask)
+        x = rearrange(x, "(b n) t d -> (b t) n d", b=b)
+        x = self.band(x, torch.arange(n, device=x.device))
+        return rearrange(x, "(b t) n d -> b n t d", b=b)
+
+
+class RoFormerLatent(nn.Module):
+    """Band split -> ``depth`` RoFormer blocks -> band merge, residual around the whole.
+
+    ``[b, d_c, f_latent, t] -> [b, d_c, f_latent, t]``.
+    """
+
+    def __init__(
+        self, channels: int, latent_bins: int, band_width: int, dim: int, depth: int,
+        heads: int, ff_mult: int, dropout: float,
+    ) -> None:
+        super().__init__()
+        bands = latent_bins // band_width
+        self.split = BandSplit(channels, band_width, bands, dim)
+        self.blocks = nn.ModuleList(
+            RoFormerBlock(dim, heads, ff_mult, dropout) for _ in range(depth)
+        )
+        self.merge = BandMerge(channels, band_width, bands, dim)
+
+    def forward(
+        self, x: torch.Tensor, frame_pos: torch.Tensor, time_mask: torch.Tensor | None
+    ) -> torch.Tensor:
+        tokens = self.split(x)
+        for block in self.blocks:
+            tokens = block(tokens, frame_pos, time_mask)
+        return x + self.merge(tokens)

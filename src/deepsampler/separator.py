@@ -1,0 +1,273 @@
+"""The public facade: ``Separator`` loads a model and separates arrays or files.
+
+Long inputs are processed in overlapping chunks outside the model (``audio.chunking``) and files
+are read, resampled and written block by block, so memory stays bounded whatever the length.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from deepsampler.audio import (
+    AtomicAudioWriter,
+    ChunkedOverlapAdd,
+    StreamResampler,
+    audio_info,
+    ensure_writable_dir,
+    fit_channels,
+    iter_blocks,
+)
+from deepsampler.errors import DeepSamplerError, OutputError
+from deepsampler.models import DeepSampler, LoadedModel, load_checkpoint, resolve_model
+
+DEFAULT_MODEL = "toy4-demo"
+
+
+@dataclass
+class SeparationResult:
+    """What :meth:`Separator.separate_file` wrote, and how long it took."""
+
+    track: str
+    stems: dict[str, Path]
+    audio_seconds: float
+    compute_seconds: float
+    clipped_samples: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def real_time_factor(self) -> float:
+        """Compute time / audio duration (below 1 is faster than real time)."""
+        return self.compute_seconds / max(self.audio_seconds, 1e-9)
+
+
+def _resolve_device(device: str) -> torch.device:
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise DeepSamplerError(f"unknown device {device!r}; use cpu or cuda") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise DeepSamplerError(f"device {device!r}: CUDA is not available here; use --device cpu")
+    return dev
+
+
+class Separator:
+    """Separate mixtures with a DeepSampler model.
+
+    Args:
+        model: a shipped model's name, a checkpoint path, or a :class:`DeepSampler` instance.
+        device: ``cpu`` or ``cuda[:N]``.
+        chunk_seconds: length of the chunks a long input is cut into.
+        overlap_seconds: cross-fade between consecutive chunks.
+        allow_untrained: accept a checkpoint with no training record (its output is not a
+            separation; for testing the pipeline only).
+        downmix: average inputs with more channels than the model takes instead of refusing them.
+    """
+
+    def __init__(
+        self,
+        model: str | Path | DeepSampler = DEFAULT_MODEL,
+        *,
+        device: str = "cpu",
+        chunk_seconds: float = 10.0,
+        overlap_seconds: float = 1.0,
+        allow_untrained: bool = False,
+        downmix: bool = False,
+    ) -> None:
+        if isinstance(model, DeepSampler):
+            loaded = LoadedModel(model.eval(), Path("<in-memory>"), training=None)
+            self.name = "<in-memory>"
+        else:
+            loaded = load_checkpoint(resolve_model(model))
+            self.name = loaded.metadata.get("name", loaded.path.stem)
+        if not loaded.trained and not allow_untrained:
+            raise DeepSamplerError(
+                f"model {self.name}: has untrained weights, so its output would not be a "
+                f"separation; pass a trained model (or allow_untrained / --allow-untrained "
+                f"to test the pipeline)"
+            )
+        if chunk_seconds <= 0 or not 0 <= overlap_seconds < chunk_seconds:
+            raise DeepSamplerError(
+                f"need chunk_seconds > 0 and 0 <= overlap_seconds < chunk_seconds, got "
+                f"{chunk_seconds} and {overlap_seconds}"
+            )
+        self.loaded = loaded
+        self.device = _resolve_device(device)
+        self.model = loaded.model.to(self.device).eval()
+        self.config = self.model.config
+        self.downmix = downmix
+        self.chunk = max(1, round(chunk_seconds * self.sample_rate))
+        self.overlap = min(self.chunk - 1, round(overlap_seconds * self.sample_rate))
+
+    # ---- what the model is -----------------------------------------------------------------
+    @property
+    def sources(self) -> tuple[str, ...]:
+        return self.config.sources
+
+    @property
+    def sample_rate(self) -> int:
+        return self.config.sample_rate
+
+    @property
+    def trained(self) -> bool:
+        return self.loaded.trained
+
+    @property
+    def latency_ms(self) -> float:
+        """Algorithmic latency when streamed (causal models); offline models need a chunk."""
+        return self.config.latency_ms
+
+    def describe(self) -> str:
+        """One line: name, sources, rate, latency, size."""
+        cfg = self.config
+        mode = (
+            f"causal, latency {cfg.latency_ms:.1f} ms"
+            if cfg.causal
+            else f"offline, latency one chunk ({self.chunk / cfg.sample_rate:.1f} s)"
+        )
+        params = self.model.num_parameters() / 1e6
+        return (
+            f"model {self.name}: {', '.join(cfg.sources)} | {cfg.sample_rate / 1000:g} kHz, "
+            f"{cfg.audio_channels} ch | {mode} | {params:.2f} M parameters"
+        )
+
+    # ---- processing ------------------------------------------------------------------------
+    @torch.inference_mode()
+    def _separate_chunk(self, x: np.ndarray) -> np.ndarray:
+        """``[c, n]`` at the model's rate -> ``[s, c, n]``."""
+        wave = torch.from_numpy(np.ascontiguousarray(x)).to(self.device)[None]
+        return self.model(wave)[0].float().cpu().numpy()
+
+    def _stream(
+        self,
+        blocks: Iterable[np.ndarray],
+        in_rate: int,
+        in_channels: int,
+        name: str,
+        on_block: Callable[[int], None] | None = None,
+    ) -> Iterator[np.ndarray]:
+        """Separate a stream of ``[c_in, n]`` blocks at ``in_rate`` Hz; yield ``[s, c_out, m]``
+        blocks at ``in_rate`` Hz whose lengths add up to the input's. ``c_out`` is 1 for mono
+        input, the model's channel count otherwise."""
+        cfg = self.config
+        mono_out = in_channels == 1
+        out_channels = 1 if mono_out else cfg.audio_channels
+        resample_in = StreamResampler(in_rate, cfg.sample_rate, cfg.audio_channels)
+        resample_out = StreamResampler(cfg.sample_rate, in_rate, len(cfg.sources) * out_channels)
+        chunker = ChunkedOverlapAdd(self._separate_chunk, self.chunk, self.overlap)
+        total_in = 0
+        emitted = 0
+
+        def back(ys: list[np.ndarray], last: bool) -> np.ndarray:
+            y = np.concatenate(ys, axis=-1) if ys else np.zeros((len(cfg.sources), cfg.audio_channels, 0), np.float32)
+            if mono_out:
+                y = y.mean(axis=1, keepdims=True)
+            flat = y.reshape(-1, y.shape[-1])
+            out = resample_out.push(flat, last=last)
+            return out.reshape(len(cfg.sources), out_channels, -1)
+
+        for block in blocks:
+            total_in += block.shape[-1]
+            x = resample_in.push(fit_channels(block, cfg.audio_channels, downmix=self.downmix, name=name))
+            out = back(chunker.push(x), last=False)
+            emitted += out.shape[-1]
+            yield out
+            if on_block is not None:
+                on_block(block.shape[-1])
+        tail = resample_in.push(np.zeros((cfg.audio_channels, 0), np.float32), last=True)
+        out = back(chunker.push(tail) + chunker.finish(), last=True)
+        # resampling twice can land a sample short or long: the output matches the input exactly
+        keep = total_in - emitted
+        if out.shape[-1] < keep:
+            out = np.concatenate([out, np.zeros((*out.shape[:2], keep - out.shape[-1]), np.float32)], -1)
+        yield out[..., :keep]
+
+    def separate(self, mixture: np.ndarray | torch.Tensor, sample_rate: int) -> dict[str, np.ndarray]:
+        """Separate an in-memory ``[c, samples]`` mixture at ``sample_rate`` Hz.
+
+        Returns ``{source: [c_out, samples]}`` at ``sample_rate`` (``c_out`` as in the input for
+        mono, the model's channel count otherwise).
+        """
+        if isinstance(mixture, torch.Tensor):
+            mixture = mixture.detach().cpu().numpy()
+        mixture = np.asarray(mixture, dtype=np.float32)
+        if mixture.ndim == 1:
+            mixture = mixture[None]
+        if mixture.ndim != 2 or mixture.shape[-1] == 0:
+            raise DeepSamplerError(f"expected a non-empty [channels, samples] array, got {mixture.shape}")
+        if not np.isfinite(mixture).all():
+            raise DeepSamplerError("mixture contains NaN/Inf samples; pass finite audio")
+        blocks = (mixture[:, i : i + 65536] for i in range(0, mixture.shape[-1], 65536))
+        out = np.concatenate(list(self._stream(blocks, sample_rate, mixture.shape[0], "mixture")), -1)
+        return {s: out[i] for i, s in enumerate(self.sources)}
+
+    def separate_file(
+        self,
+        path: str | Path,
+        out_dir: str | Path,
+        *,
+        stems: Sequence[str] | None = None,
+        fmt: str = "wav",
+        progress: bool = False,
+    ) -> SeparationResult:
+        """Separate one file into ``out_dir/<track>/<stem>.<fmt>`` (written atomically).
+
+        Nothing is left under a final name if anything fails.
+        """
+        path = Path(path)
+        stems = list(stems or self.sources)
+        unknown = [s for s in stems if s not in self.sources]
+        if unknown:
+            raise DeepSamplerError(
+                f"unknown stem(s) {unknown}; model {self.name} gives {list(self.sources)}"
+            )
+        info = audio_info(path)
+        # check the channel policy before anything is written
+        fit_channels(np.zeros((info.channels, 1), np.float32), self.config.audio_channels,
+                     downmix=self.downmix, name=str(path))
+        track = path.stem
+        track_dir = Path(out_dir) / track
+        created = not track_dir.exists()
+        ensure_writable_dir(track_dir)
+        out_channels = 1 if info.channels == 1 else self.config.audio_channels
+        writers: dict[str, AtomicAudioWriter] = {}
+        start = time.perf_counter()
+        bar = None
+        try:
+            for s in stems:
+                writers[s] = AtomicAudioWriter(track_dir / f"{s}.{fmt}", info.sample_rate, out_channels, fmt)
+            if progress:
+                from tqdm import tqdm
+
+                bar = tqdm(total=round(info.seconds, 1), unit="s", desc=track, leave=False,
+                           bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f} s audio [{elapsed}<{remaining}]")
+            index = {s: self.sources.index(s) for s in stems}
+            update = (lambda n: bar.update(n / info.sample_rate)) if bar is not None else None
+            for out in self._stream(iter_blocks(path), info.sample_rate, info.channels, str(path), update):
+                for s, writer in writers.items():
+                    writer.write(out[index[s]])
+            paths = {s: w.commit() for s, w in writers.items()}
+        except BaseException as exc:
+            for w in writers.values():
+                w.abort()
+            if created and track_dir.exists() and not any(track_dir.iterdir()):
+                track_dir.rmdir()
+            if isinstance(exc, OSError) and not isinstance(exc, DeepSamplerError):
+                raise OutputError(f"{track_dir}: writing failed ({exc.strerror or exc})") from None
+            raise
+        finally:
+            if bar is not None:
+                bar.close()
+        elapsed = time.perf_counter() - start
+        return SeparationResult(
+            track=track,
+            stems=paths,
+            audio_seconds=info.seconds,
+            compute_seconds=elapsed,
+            clipped_samples=sum(w.clipped for w in writers.values()),
+        )

@@ -1,0 +1,1 @@
+"""Training: losses (the trainer and its checkpoints arrive with the training pipeline)."""

@@ -1,0 +1,47 @@
+"""Shared fixtures: small generated audio files and a tiny model checkpoint."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from deepsampler.models import DeepSampler, preset_config, save_checkpoint
+
+
+@pytest.fixture(scope="session")
+def tiny_config():
+    return preset_config("tiny")
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory, tiny_config) -> Path:
+    """A tiny model whose checkpoint carries a (test) training record, so Separator accepts it."""
+    torch.manual_seed(0)
+    model = DeepSampler(tiny_config)
+    path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
+    save_checkpoint(path, model, training={"purpose": "test fixture, random init"},
+                    metadata={"name": "tiny-test"})
+    return path
+
+
+@pytest.fixture(scope="session")
+def untrained_checkpoint(tmp_path_factory, tiny_config) -> Path:
+    path = tmp_path_factory.mktemp("ckpt") / "untrained.pt"
+    save_checkpoint(path, DeepSampler(tiny_config), training=None)
+    return path
+
+
+def write_tone(path: Path, seconds: float = 1.5, sr: int = 22050, channels: int = 2,
+               subtype: str | None = None, seed: int = 0) -> np.ndarray:
+    """Write a tone-plus-noise test file; return its ``[c, n]`` samples."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * sr)
+    t = np.arange(n) / sr
+    audio = np.stack([0.3 * np.sin(2 * np.pi * (220 + 110 * c) * t) + 0.05 * rng.standard_normal(n)
+                      for c in range(channels)]).astype(np.float32)
+    sf.write(str(path), audio.T, sr, subtype=subtype)
+    return audio
