@@ -23,8 +23,12 @@ def tiny_checkpoint(tmp_path_factory, tiny_config) -> Path:
     torch.manual_seed(0)
     model = DeepSampler(tiny_config)
     path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
-    save_checkpoint(path, model, training={"purpose": "test fixture, random init"},
-                    metadata={"name": "tiny-test"})
+    save_checkpoint(
+        path,
+        model,
+        training={"purpose": "test fixture, random init"},
+        metadata={"name": "tiny-test"},
+    )
     return path
 
 
@@ -35,13 +39,23 @@ def untrained_checkpoint(tmp_path_factory, tiny_config) -> Path:
     return path
 
 
-def write_tone(path: Path, seconds: float = 1.5, sr: int = 22050, channels: int = 2,
-               subtype: str | None = None, seed: int = 0) -> np.ndarray:
+def write_tone(
+    path: Path,
+    seconds: float = 1.5,
+    sr: int = 22050,
+    channels: int = 2,
+    subtype: str | None = None,
+    seed: int = 0,
+) -> np.ndarray:
     """Write a tone-plus-noise test file; return its ``[c, n]`` samples."""
     rng = np.random.default_rng(seed)
     n = int(seconds * sr)
     t = np.arange(n) / sr
-    audio = np.stack([0.3 * np.sin(2 * np.pi * (220 + 110 * c) * t) + 0.05 * rng.standard_normal(n)
-                      for c in range(channels)]).astype(np.float32)
+    audio = np.stack(
+        [
+            0.3 * np.sin(2 * np.pi * (220 + 110 * c) * t) + 0.05 * rng.standard_normal(n)
+            for c in range(channels)
+        ]
+    ).astype(np.float32)
     sf.write(str(path), audio.T, sr, subtype=subtype)
     return audio

@@ -88,8 +88,10 @@ def cmd_separate(args: argparse.Namespace) -> int:
             f"{folder}/{{{','.join(result.stems)}}}.{args.format}"
         )
         if result.clipped_samples:
-            say(f"  note: {result.clipped_samples} samples clipped to [-1, 1] for {args.format}; "
-                f"use --format wav (32-bit float) to keep them")
+            say(
+                f"  note: {result.clipped_samples} samples clipped to [-1, 1] for {args.format}; "
+                f"use --format wav (32-bit float) to keep them"
+            )
     if failures:
         _error(f"{failures} of {len(files)} input(s) failed")
         return 1
@@ -106,9 +108,11 @@ def cmd_models(args: argparse.Namespace) -> int:
         loaded = load_checkpoint(path)
         cfg = loaded.model.config
         summary = loaded.metadata.get("summary", "")
-        print(f"{name:14s} {'/'.join(cfg.sources):28s} {cfg.sample_rate} Hz  "
-              f"{'causal ' + format(cfg.latency_ms, '.1f') + ' ms' if cfg.causal else 'offline'}"
-              f"  {loaded.model.num_parameters() / 1e6:.2f} M  {summary}")
+        print(
+            f"{name:14s} {'/'.join(cfg.sources):28s} {cfg.sample_rate} Hz  "
+            f"{'causal ' + format(cfg.latency_ms, '.1f') + ' ms' if cfg.causal else 'offline'}"
+            f"  {loaded.model.num_parameters() / 1e6:.2f} M  {summary}"
+        )
     return 0
 
 
@@ -123,11 +127,19 @@ def cmd_info(args: argparse.Namespace) -> int:
     else:
         loaded = load_checkpoint(resolve_model(args.model))
         model = loaded.model
-        extra = {"checkpoint": str(loaded.path), "training": loaded.training,
-                 "package_version": loaded.package_version}
+        extra = {
+            "checkpoint": str(loaded.path),
+            "training": loaded.training,
+            "package_version": loaded.package_version,
+        }
     cfg = model.config
-    info = {**extra, "parameters": model.num_parameters(), "latency_ms": round(cfg.latency_ms, 2),
-            "hop_ms": round(1000 * cfg.hop / cfg.sample_rate, 2), "config": to_dict(cfg)}
+    info = {
+        **extra,
+        "parameters": model.num_parameters(),
+        "latency_ms": round(cfg.latency_ms, 2),
+        "hop_ms": round(1000 * cfg.hop / cfg.sample_rate, 2),
+        "config": to_dict(cfg),
+    }
     print(json.dumps(info, indent=2, default=str))
     return 0
 
@@ -143,28 +155,52 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     sep = sub.add_parser(
-        "separate", help="separate audio files into stems",
+        "separate",
+        help="separate audio files into stems",
         description="Separate audio files (or every audio file in folders) into stems, written "
-                    "as OUT/<track>/<stem>.<format>.",
+        "as OUT/<track>/<stem>.<format>.",
     )
     sep.add_argument("inputs", nargs="*", metavar="INPUT", help="audio files or folders")
-    sep.add_argument("-o", "--output", default="separated", help="output folder (default: %(default)s)")
-    sep.add_argument("--model", default=DEFAULT_MODEL,
-                     help="shipped model name or checkpoint path (default: %(default)s; "
-                          "see `deepsampler models`)")
+    sep.add_argument(
+        "-o", "--output", default="separated", help="output folder (default: %(default)s)"
+    )
+    sep.add_argument(
+        "--model",
+        default=DEFAULT_MODEL,
+        help="shipped model name or checkpoint path (default: %(default)s; "
+        "see `deepsampler models`)",
+    )
     sep.add_argument("--stems", help="comma-separated stems to write (default: all)")
-    sep.add_argument("--format", choices=["wav", "flac"], default="wav",
-                     help="wav = 32-bit float, flac = 24-bit (default: %(default)s)")
+    sep.add_argument(
+        "--format",
+        choices=["wav", "flac"],
+        default="wav",
+        help="wav = 32-bit float, flac = 24-bit (default: %(default)s)",
+    )
     sep.add_argument("--device", default="cpu", help="cpu or cuda (default: %(default)s)")
     sep.add_argument("--threads", type=int, default=0, help="CPU threads (default: torch's choice)")
-    sep.add_argument("--chunk-seconds", type=float, default=10.0,
-                     help="long inputs are processed in chunks of this length (default: %(default)s)")
-    sep.add_argument("--overlap-seconds", type=float, default=1.0,
-                     help="cross-fade between chunks (default: %(default)s)")
-    sep.add_argument("--downmix", action="store_true",
-                     help="average inputs with more channels than the model takes")
-    sep.add_argument("--allow-untrained", action="store_true",
-                     help="accept a checkpoint with untrained weights (pipeline testing only)")
+    sep.add_argument(
+        "--chunk-seconds",
+        type=float,
+        default=10.0,
+        help="long inputs are processed in chunks of this length (default: %(default)s)",
+    )
+    sep.add_argument(
+        "--overlap-seconds",
+        type=float,
+        default=1.0,
+        help="cross-fade between chunks (default: %(default)s)",
+    )
+    sep.add_argument(
+        "--downmix",
+        action="store_true",
+        help="average inputs with more channels than the model takes",
+    )
+    sep.add_argument(
+        "--allow-untrained",
+        action="store_true",
+        help="accept a checkpoint with untrained weights (pipeline testing only)",
+    )
     sep.add_argument("--example", action="store_true", help="also separate the bundled example")
     sep.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     sep.set_defaults(func=cmd_separate)
@@ -174,7 +210,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     info = sub.add_parser("info", help="describe a model: parameters, latency, config")
     group = info.add_mutually_exclusive_group()
-    group.add_argument("--model", default=DEFAULT_MODEL, help="shipped model name or checkpoint path")
+    group.add_argument(
+        "--model", default=DEFAULT_MODEL, help="shipped model name or checkpoint path"
+    )
     group.add_argument("--preset", help="an untrained size preset instead (tiny, small, base)")
     info.set_defaults(func=cmd_info)
     return parser

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +38,6 @@ class SeparationResult:
     audio_seconds: float
     compute_seconds: float
     clipped_samples: int = 0
-    notes: list[str] = field(default_factory=list)
 
     @property
     def real_time_factor(self) -> float:
@@ -163,17 +162,24 @@ class Separator:
         total_in = 0
         emitted = 0
 
+        n_src = len(cfg.sources)
+
         def back(ys: list[np.ndarray], last: bool) -> np.ndarray:
-            y = np.concatenate(ys, axis=-1) if ys else np.zeros((len(cfg.sources), cfg.audio_channels, 0), np.float32)
+            """Model-rate ``[s, c, n]`` blocks -> one ``[s, c_out, m]`` block at the input rate."""
+            if ys:
+                y = np.concatenate(ys, axis=-1)
+            else:
+                y = np.zeros((n_src, cfg.audio_channels, 0), np.float32)
             if mono_out:
                 y = y.mean(axis=1, keepdims=True)
-            flat = y.reshape(-1, y.shape[-1])
-            out = resample_out.push(flat, last=last)
-            return out.reshape(len(cfg.sources), out_channels, -1)
+            out = resample_out.push(y.reshape(n_src * out_channels, y.shape[-1]), last=last)
+            return out.reshape(n_src, out_channels, out.shape[-1])
 
         for block in blocks:
             total_in += block.shape[-1]
-            x = resample_in.push(fit_channels(block, cfg.audio_channels, downmix=self.downmix, name=name))
+            x = resample_in.push(
+                fit_channels(block, cfg.audio_channels, downmix=self.downmix, name=name)
+            )
             out = back(chunker.push(x), last=False)
             emitted += out.shape[-1]
             yield out
@@ -184,10 +190,14 @@ class Separator:
         # resampling twice can land a sample short or long: the output matches the input exactly
         keep = total_in - emitted
         if out.shape[-1] < keep:
-            out = np.concatenate([out, np.zeros((*out.shape[:2], keep - out.shape[-1]), np.float32)], -1)
+            out = np.concatenate(
+                [out, np.zeros((*out.shape[:2], keep - out.shape[-1]), np.float32)], -1
+            )
         yield out[..., :keep]
 
-    def separate(self, mixture: np.ndarray | torch.Tensor, sample_rate: int) -> dict[str, np.ndarray]:
+    def separate(
+        self, mixture: np.ndarray | torch.Tensor, sample_rate: int
+    ) -> dict[str, np.ndarray]:
         """Separate an in-memory ``[c, samples]`` mixture at ``sample_rate`` Hz.
 
         Returns ``{source: [c_out, samples]}`` at ``sample_rate`` (``c_out`` as in the input for
@@ -199,11 +209,15 @@ class Separator:
         if mixture.ndim == 1:
             mixture = mixture[None]
         if mixture.ndim != 2 or mixture.shape[-1] == 0:
-            raise DeepSamplerError(f"expected a non-empty [channels, samples] array, got {mixture.shape}")
+            raise DeepSamplerError(
+                f"expected a non-empty [channels, samples] array, got {mixture.shape}"
+            )
         if not np.isfinite(mixture).all():
             raise DeepSamplerError("mixture contains NaN/Inf samples; pass finite audio")
         blocks = (mixture[:, i : i + 65536] for i in range(0, mixture.shape[-1], 65536))
-        out = np.concatenate(list(self._stream(blocks, sample_rate, mixture.shape[0], "mixture")), -1)
+        out = np.concatenate(
+            list(self._stream(blocks, sample_rate, mixture.shape[0], "mixture")), -1
+        )
         return {s: out[i] for i, s in enumerate(self.sources)}
 
     def separate_file(
@@ -228,8 +242,12 @@ class Separator:
             )
         info = audio_info(path)
         # check the channel policy before anything is written
-        fit_channels(np.zeros((info.channels, 1), np.float32), self.config.audio_channels,
-                     downmix=self.downmix, name=str(path))
+        fit_channels(
+            np.zeros((info.channels, 1), np.float32),
+            self.config.audio_channels,
+            downmix=self.downmix,
+            name=str(path),
+        )
         track = path.stem
         track_dir = Path(out_dir) / track
         created = not track_dir.exists()
@@ -240,15 +258,24 @@ class Separator:
         bar = None
         try:
             for s in stems:
-                writers[s] = AtomicAudioWriter(track_dir / f"{s}.{fmt}", info.sample_rate, out_channels, fmt)
+                writers[s] = AtomicAudioWriter(
+                    track_dir / f"{s}.{fmt}", info.sample_rate, out_channels, fmt
+                )
             if progress:
                 from tqdm import tqdm
 
-                bar = tqdm(total=round(info.seconds, 1), unit="s", desc=track, leave=False,
-                           bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f} s audio [{elapsed}<{remaining}]")
+                bar = tqdm(
+                    total=round(info.seconds, 1),
+                    unit="s",
+                    desc=track,
+                    leave=False,
+                    bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f} s audio [{elapsed}<{remaining}]",
+                )
             index = {s: self.sources.index(s) for s in stems}
             update = (lambda n: bar.update(n / info.sample_rate)) if bar is not None else None
-            for out in self._stream(iter_blocks(path), info.sample_rate, info.channels, str(path), update):
+            for out in self._stream(
+                iter_blocks(path), info.sample_rate, info.channels, str(path), update
+            ):
                 for s, writer in writers.items():
                     writer.write(out[index[s]])
             paths = {s: w.commit() for s, w in writers.items()}

@@ -15,9 +15,15 @@ from deepsampler.errors import AudioInputError, OutputError
 from tests.conftest import write_tone
 
 
-@pytest.mark.parametrize("ext,subtype,tol", [
-    ("wav", "FLOAT", 1e-7), ("flac", "PCM_24", 1e-6), ("ogg", "VORBIS", 0.2), ("mp3", "MPEG_LAYER_III", 0.2),
-])
+@pytest.mark.parametrize(
+    "ext,subtype,tol",
+    [
+        ("wav", "FLOAT", 1e-7),
+        ("flac", "PCM_24", 1e-6),
+        ("ogg", "VORBIS", 0.2),
+        ("mp3", "MPEG_LAYER_III", 0.2),
+    ],
+)
 def test_reads_common_formats(tmp_path, ext, subtype, tol):
     path = tmp_path / f"a.{ext}"
     ref = write_tone(path, seconds=1.0, sr=44100, subtype=subtype)

@@ -4,7 +4,9 @@ import pytest
 from deepsampler.audio import StreamResampler, resample
 
 
-@pytest.mark.parametrize("src,dst", [(44100, 22050), (48000, 44100), (16000, 44100), (44100, 44100)])
+@pytest.mark.parametrize(
+    "src,dst", [(44100, 22050), (48000, 44100), (16000, 44100), (44100, 44100)]
+)
 def test_stream_matches_one_shot_length_and_content(src, dst):
     rng = np.random.default_rng(0)
     t = np.arange(src) / src

@@ -44,4 +44,6 @@ def test_stft_matches_numpy_fft_at_a_frame():
     spec = stft(x)[0]
     t = 10  # a frame fully inside the signal: covers [t*hop - n/2, t*hop + n/2)
     seg = x[0, t * 64 - 128 : t * 64 + 128].numpy() * np.hanning(257)[:-1]
-    np.testing.assert_allclose(spec[:, t].numpy(), np.fft.rfft(seg), atol=1e-5)  # window built in float32
+    np.testing.assert_allclose(
+        spec[:, t].numpy(), np.fft.rfft(seg), atol=1e-5
+    )  # window built in float32

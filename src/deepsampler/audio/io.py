@@ -127,7 +127,9 @@ class AtomicAudioWriter:
         self.fmt = fmt
         self.clipped = 0
         major, subtype = OUTPUT_FORMATS[fmt]
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".partial")
+        fd, tmp = tempfile.mkstemp(
+            dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".partial"
+        )
         os.close(fd)
         self.tmp_path = Path(tmp)
         try:

@@ -22,7 +22,9 @@ class STFT(nn.Module):
     def __init__(self, n_fft: int, hop: int) -> None:
         super().__init__()
         if n_fft < 2 or hop < 1 or hop > n_fft // 2:
-            raise ValueError(f"need n_fft >= 2 and 1 <= hop <= n_fft/2, got n_fft={n_fft} hop={hop}")
+            raise ValueError(
+                f"need n_fft >= 2 and 1 <= hop <= n_fft/2, got n_fft={n_fft} hop={hop}"
+            )
         self.n_fft = n_fft
         self.hop = hop
         # persistent=False: the window is derived, never part of a checkpoint

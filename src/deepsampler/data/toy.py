@@ -30,8 +30,15 @@ def _tone(freq: np.ndarray, sr: int, harmonics: np.ndarray) -> np.ndarray:
     return out
 
 
-def _notes(rng: np.random.Generator, total: int, sr: int, lo: float, hi: float,
-           scale: np.ndarray, root: float) -> list[tuple[int, int, float]]:
+def _notes(
+    rng: np.random.Generator,
+    total: int,
+    sr: int,
+    lo: float,
+    hi: float,
+    scale: np.ndarray,
+    root: float,
+) -> list[tuple[int, int, float]]:
     """(start, length, frequency) of notes filling ``total`` samples with short rests."""
     notes, pos = [], 0
     while pos < total:
@@ -90,7 +97,9 @@ def toy_stems(
             sweep = 50 + 90 * np.exp(-tt * 35)
             hit = np.sin(2 * np.pi * np.cumsum(sweep) / sr) * np.exp(-tt * 9)
         elif i % 4 == 2:
-            hit = (0.7 * rng.standard_normal(m) + 0.5 * np.sin(2 * np.pi * 185 * tt)) * np.exp(-tt * 18)
+            hit = (0.7 * rng.standard_normal(m) + 0.5 * np.sin(2 * np.pi * 185 * tt)) * np.exp(
+                -tt * 18
+            )
         else:
             noise = rng.standard_normal(m)
             hit = 0.35 * np.diff(noise, prepend=0) * np.exp(-tt * 60)
@@ -105,7 +114,9 @@ def toy_stems(
         if length < 16:
             continue
         f = 55.0 * key * 2 ** (int(rng.choice(roots)) / 12)
-        bass[pos : pos + length] += _tone(np.full(length, f), sr, np.array([1, 0.5, 0.3, 0.15])) * _adsr(length, sr, 0.01, 0.08)
+        bass[pos : pos + length] += _tone(
+            np.full(length, f), sr, np.array([1, 0.5, 0.3, 0.15])
+        ) * _adsr(length, sr, 0.01, 0.08)
 
     # other: sustained three-note chords, organ-like, two bars each
     other = np.zeros(n)
@@ -118,7 +129,11 @@ def toy_stems(
         root = int(rng.choice(roots))
         for interval in (0, 4, 7):
             f = 196.0 * key * 2 ** ((root + interval) / 12)
-            other[pos : pos + length] += 0.4 * _tone(np.full(length, f), sr, np.array([1, 0.2, 0.5, 0.1, 0.2])) * _adsr(length, sr, 0.08, 0.2)
+            other[pos : pos + length] += (
+                0.4
+                * _tone(np.full(length, f), sr, np.array([1, 0.2, 0.5, 0.1, 0.2]))
+                * _adsr(length, sr, 0.08, 0.2)
+            )
 
     stems = {}
     for name, mono, pan in (

@@ -47,8 +47,10 @@ def _package_version() -> str:
 
 def _digest(payload: dict[str, Any]) -> str:
     h = hashlib.sha256()
-    header = {k: payload[k] for k in ("format", "format_version", "model", "config", "training",
-                                      "metadata")}
+    header = {
+        k: payload[k]
+        for k in ("format", "format_version", "model", "config", "training", "metadata")
+    }
     h.update(json.dumps(header, sort_keys=True, default=str).encode())
     for name in sorted(payload["state_dict"]):
         tensor = payload["state_dict"][name].detach().cpu().contiguous()
@@ -146,16 +148,18 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     except ConfigError as exc:
         raise CheckpointError(f"{path}: its config does not fit this deepsampler ({exc})") from None
     model = model_cls(config)
-    result = model.load_state_dict(payload["state_dict"], strict=False)
-    shape_errors = [
-        k for k, v in payload["state_dict"].items()
-        if k in model.state_dict() and model.state_dict()[k].shape != v.shape
-    ]
-    if result.missing_keys or result.unexpected_keys or shape_errors:
+    expected = model.state_dict()
+    given = payload["state_dict"]
+    missing = sorted(set(expected) - set(given))
+    unexpected = sorted(set(given) - set(expected))
+    reshaped = sorted(k for k in set(given) & set(expected) if given[k].shape != expected[k].shape)
+    if missing or unexpected or reshaped:
         raise CheckpointError(
-            f"{path}: weights do not match its config (missing {result.missing_keys[:3]}, "
-            f"unexpected {result.unexpected_keys[:3]}); it was saved by an incompatible version"
+            f"{path}: weights do not match its config (missing {missing[:2]}, unexpected "
+            f"{unexpected[:2]}, other shape {reshaped[:2]}); "
+            "it was saved by an incompatible version"
         )
+    model.load_state_dict(given)
     model.eval()
     return LoadedModel(
         model=model,

@@ -99,18 +99,43 @@ class ModelConfig:
 PRESETS: dict[str, dict[str, Any]] = {
     # for tests: a few thousand parameters, 11.6 ms hops at 22.05 kHz
     "tiny": dict(
-        sample_rate=22050, n_fft=256, hop=128, enc_channels=(8, 16), freq_strides=(4, 4),
-        band_width=2, dim=32, depth=1, heads=2, ff_mult=2, attn_window=32,
+        sample_rate=22050,
+        n_fft=256,
+        hop=128,
+        enc_channels=(8, 16),
+        freq_strides=(4, 4),
+        band_width=2,
+        dim=32,
+        depth=1,
+        heads=2,
+        ff_mult=2,
+        attn_window=32,
     ),
     # the real-time default: 23.2 ms latency at 44.1 kHz, 11.6 ms hop
     "small": dict(
-        n_fft=1024, hop=512, enc_channels=(32, 48, 64), freq_strides=(4, 4, 2), band_width=2,
-        dim=128, depth=2, heads=4, ff_mult=2, attn_window=128,
+        n_fft=1024,
+        hop=512,
+        enc_channels=(32, 48, 64),
+        freq_strides=(4, 4, 2),
+        band_width=2,
+        dim=128,
+        depth=2,
+        heads=4,
+        ff_mult=2,
+        attn_window=128,
     ),
     # more capacity, same frame geometry
     "base": dict(
-        n_fft=1024, hop=512, enc_channels=(48, 96, 128), freq_strides=(4, 4, 2), band_width=2,
-        dim=256, depth=4, heads=8, ff_mult=4, attn_window=256,
+        n_fft=1024,
+        hop=512,
+        enc_channels=(48, 96, 128),
+        freq_strides=(4, 4, 2),
+        band_width=2,
+        dim=256,
+        depth=4,
+        heads=8,
+        ff_mult=4,
+        attn_window=256,
     ),
 }
 

@@ -38,8 +38,14 @@ class DeepSampler(nn.Module):
             for i in range(len(cfg.enc_channels))
         )
         self.latent = RoFormerLatent(
-            cfg.enc_channels[-1], cfg.latent_bins, cfg.band_width, cfg.dim, cfg.depth,
-            cfg.heads, cfg.ff_mult, cfg.dropout,
+            cfg.enc_channels[-1],
+            cfg.latent_bins,
+            cfg.band_width,
+            cfg.dim,
+            cfg.depth,
+            cfg.heads,
+            cfg.ff_mult,
+            cfg.dropout,
         )
         # decoder level i (i >= 1) mirrors encoder level i and adds encoder level i-1's output;
         # the last step back to full resolution is a transposed conv straight to the mask
@@ -109,7 +115,8 @@ class DeepSampler(nn.Module):
         """``[b, c, samples]`` -> ``[b, s, c, samples]``."""
         if mixture.dim() != 3 or mixture.shape[1] != self.config.audio_channels:
             raise ValueError(
-                f"expected [batch, {self.config.audio_channels}, samples], got {list(mixture.shape)}"
+                f"expected [batch, {self.config.audio_channels}, samples], "
+                f"got {list(mixture.shape)}"
             )
         spec = self.stft(mixture)
         stems = self.apply_masks(spec, self.forward_masks(spec))

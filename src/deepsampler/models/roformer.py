@@ -42,7 +42,7 @@ class Attention(nn.Module):
     def project(
         self, x: torch.Tensor, positions: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``x [B, N, d]``, ``positions [N]`` -> rotated q, rotated k, v, each ``[B, h, N, d/h]``."""
+        """``x [B, N, d]``, ``positions [N]`` -> rotated q, rotated k, v: ``[B, h, N, d/h]``."""
         q, k, v = rearrange(self.qkv(self.norm(x)), "B N (k h e) -> k B h N e", k=3, h=self.heads)
         freqs = self.rope(positions.to(x.dtype))
         return apply_rotary_emb(freqs, q), apply_rotary_emb(freqs, k), v
@@ -151,8 +151,15 @@ class RoFormerLatent(nn.Module):
     """
 
     def __init__(
-        self, channels: int, latent_bins: int, band_width: int, dim: int, depth: int,
-        heads: int, ff_mult: int, dropout: float,
+        self,
+        channels: int,
+        latent_bins: int,
+        band_width: int,
+        dim: int,
+        depth: int,
+        heads: int,
+        ff_mult: int,
+        dropout: float,
     ) -> None:
         super().__init__()
         bands = latent_bins // band_width

@@ -1,0 +1,104 @@
+import pytest
+import torch
+
+from deepsampler.errors import CheckpointError
+from deepsampler.models import (
+    DeepSampler,
+    load_checkpoint,
+    preset_config,
+    resolve_model,
+    save_checkpoint,
+)
+from deepsampler.models.checkpoint import FORMAT_VERSION, _digest
+
+
+@pytest.fixture
+def saved(tmp_path):
+    torch.manual_seed(1)
+    model = DeepSampler(preset_config("tiny", causal=False)).eval()
+    path = save_checkpoint(tmp_path / "m.pt", model, training={"steps": 3}, metadata={"name": "m"})
+    return model, path
+
+
+def test_round_trip_identical_outputs(saved):
+    model, path = saved
+    loaded = load_checkpoint(path)
+    assert loaded.trained and loaded.metadata["name"] == "m"
+    assert loaded.model.config == model.config
+    x = torch.randn(1, 2, 3000)
+    with torch.no_grad():
+        assert torch.equal(model(x), loaded.model(x))
+    assert [p.name for p in path.parent.iterdir()] == ["m.pt"]  # no temporary left behind
+
+
+def _rewrite(path, change):
+    payload = torch.load(path, weights_only=True)
+    change(payload)
+    torch.save(payload, path)
+
+
+def test_tampered_weights_refused(saved):
+    _, path = saved
+    _rewrite(path, lambda p: p["state_dict"]["input_bias"].add_(0.01))
+    with pytest.raises(CheckpointError, match="integrity check failed"):
+        load_checkpoint(path)
+
+
+def test_tampered_config_refused(saved):
+    _, path = saved
+    _rewrite(path, lambda p: p["config"].update(causal=True))
+    with pytest.raises(CheckpointError, match="integrity check failed"):
+        load_checkpoint(path)
+
+
+def test_newer_format_refused(saved):
+    _, path = saved
+    _rewrite(path, lambda p: p.update(format_version=FORMAT_VERSION + 1))
+    with pytest.raises(CheckpointError, match=f"format v{FORMAT_VERSION + 1}"):
+        load_checkpoint(path)
+
+
+def test_weights_not_matching_config_refused(saved):
+    _, path = saved
+
+    def change(p):
+        p["config"]["dim"] = 64
+        p["digest"] = _digest(p)  # consistent digest: the mismatch itself must be caught
+
+    _rewrite(path, change)
+    with pytest.raises(CheckpointError, match="weights do not match its config"):
+        load_checkpoint(path)
+
+
+def test_unknown_config_key_refused(saved):
+    _, path = saved
+
+    def change(p):
+        p["config"]["mystery"] = 1
+        p["digest"] = _digest(p)
+
+    _rewrite(path, change)
+    with pytest.raises(CheckpointError, match="config does not fit"):
+        load_checkpoint(path)
+
+
+@pytest.mark.parametrize("content", [b"not a checkpoint", b""])
+def test_foreign_files_refused(tmp_path, content):
+    path = tmp_path / "x.pt"
+    path.write_bytes(content)
+    with pytest.raises(CheckpointError, match="not a DeepSampler checkpoint"):
+        load_checkpoint(path)
+
+
+def test_plain_state_dict_refused(tmp_path):
+    path = tmp_path / "sd.pt"
+    torch.save(DeepSampler(preset_config("tiny")).state_dict(), path)
+    with pytest.raises(CheckpointError, match="no 'deepsampler.model' header"):
+        load_checkpoint(path)
+
+
+def test_resolve_model_errors(tmp_path):
+    with pytest.raises(CheckpointError, match="unknown model 'nosuch'"):
+        resolve_model("nosuch")
+    with pytest.raises(CheckpointError, match="checkpoint not found"):
+        resolve_model(tmp_path / "missing.pt")
