@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 
 from deepsampler.cli import main
 from tests.conftest import write_tone
@@ -123,8 +125,7 @@ def test_bad_inputs_one_line_error_no_output(tmp_path, tiny_checkpoint, capsys, 
     assert run_cli("separate", path, "-o", out, "--model", tiny_checkpoint, "-q") == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert message in err[0] and err[0].startswith("deepsampler: error: ")
-    leftovers = list(out.rglob("*")) if out.exists() else []
-    assert leftovers == [], leftovers  # nothing half-written, no empty track folder
+    assert not out.exists()  # nothing half-written, not even the folders
 
 
 def test_downmix_flag_accepts_many_channels(tmp_path, tiny_checkpoint):
@@ -189,7 +190,13 @@ def test_untrained_model_refused_unless_allowed(tmp_path, untrained_checkpoint, 
     [
         (["--model", "nosuch"], "unknown model 'nosuch'"),
         (["--stems", "guitar"], "unknown stem(s) ['guitar']"),
-        (["--device", "cuda"], "CUDA is not available"),
+        pytest.param(
+            ["--device", "cuda"],
+            "CUDA is not available",
+            marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA"),
+        ),
+        (["--device", "mps"], "unsupported device 'mps'"),
+        (["--threads", "-1"], "--threads -1"),
         (["--chunk-seconds", "1", "--overlap-seconds", "2"], "overlap_seconds"),
     ],
 )
@@ -212,3 +219,48 @@ def test_console_script_info_and_models():
     ).stdout
     assert '"parameters"' in out and '"latency_ms": 11.61' in out
     assert subprocess.run([bin_dir / "deepsampler", "models"], capture_output=True).returncode == 0
+
+
+def test_musdb_layout_folder_and_rerun_into_same_folder(tmp_path, tiny_checkpoint):
+    """A MUSDB18-HQ-style folder: each track's mixture is separated into OUT/<track>/, the stems
+    beside it are not inputs; running again with -o inside the input folder skips the results."""
+    data = tmp_path / "data"
+    for track in ("t1", "t2"):
+        (data / track).mkdir(parents=True)
+        write_tone(data / track / "mixture.wav", seconds=0.4)
+        write_tone(data / track / "vocals.wav", seconds=0.4)
+    out = data / "separated"
+    for _ in range(2):
+        assert run_cli("separate", data, "-o", out, "--model", tiny_checkpoint, "-q") == 0
+    assert sorted(p.name for p in out.iterdir()) == ["t1", "t2"]
+
+
+def test_write_failure_is_one_line_and_leaves_nothing(
+    tmp_path, tiny_checkpoint, capsys, monkeypatch
+):
+    song = tmp_path / "song.wav"
+    write_tone(song, seconds=0.5)
+    calls = {"n": 0}
+    real_write = sf.SoundFile.write
+
+    def failing_write(self, data):
+        calls["n"] += 1
+        if calls["n"] > 2:  # the first stems get some data, then the "disk is full"
+            raise sf.LibsndfileError(0, "Error writing: No space left on device")
+        return real_write(self, data)
+
+    monkeypatch.setattr(sf.SoundFile, "write", failing_write)
+    out = tmp_path / "out"
+    assert run_cli("separate", song, "-o", out, "--model", tiny_checkpoint, "-q") == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and "writing failed" in err[0] and "bass.wav" in err[0]
+    assert not out.exists()
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file")
+def test_unreadable_file(tmp_path, tiny_checkpoint, capsys):
+    song = tmp_path / "locked.wav"
+    write_tone(song, seconds=0.3)
+    song.chmod(0)
+    assert run_cli("separate", song, "-o", tmp_path / "o", "--model", tiny_checkpoint) == 1
+    assert "locked.wav: permission denied" in capsys.readouterr().err

@@ -16,30 +16,46 @@ def _error(message: str) -> None:
     print(f"deepsampler: error: {message}", file=sys.stderr)
 
 
-def _collect_inputs(inputs: Sequence[str]) -> list[Path]:
+def track_name(path: Path) -> str:
+    """A track is named by its file, or by its folder for MUSDB18-style `<track>/mixture.wav`."""
+    return path.parent.name if path.stem == "mixture" and path.parent.name else path.stem
+
+
+def _collect_inputs(inputs: Sequence[str], output: Path) -> list[tuple[Path, str]]:
+    """Files to separate with their track names. Folders are searched recursively; in a folder
+    holding a ``mixture.*`` (MUSDB18-HQ layout) only the mixture is taken, not the stems beside
+    it; files under the output folder (earlier results) are skipped."""
     from deepsampler.audio import AUDIO_EXTENSIONS
 
+    out = output.resolve()
     files: list[Path] = []
     for item in inputs:
         path = Path(item)
-        if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS)
-            if not found:
-                raise DeepSamplerError(
-                    f"{path}: folder holds no audio files ({', '.join(AUDIO_EXTENSIONS)})"
-                )
-            files.extend(found)
-        else:
+        if not path.is_dir():
             files.append(path)  # missing or unreadable files are reported per file later
+            continue
+        found = sorted(
+            p
+            for p in path.rglob("*")
+            if p.suffix.lower() in AUDIO_EXTENSIONS and not p.resolve().is_relative_to(out)
+        )
+        mixture_dirs = {p.parent for p in found if p.stem == "mixture"}
+        found = [p for p in found if p.parent not in mixture_dirs or p.stem == "mixture"]
+        if not found:
+            raise DeepSamplerError(
+                f"{path}: folder holds no audio files ({', '.join(AUDIO_EXTENSIONS)})"
+            )
+        files.extend(found)
     seen: dict[str, Path] = {}
     for f in files:
-        if f.stem in seen and seen[f.stem] != f:
+        name = track_name(f)
+        if name in seen and seen[name] != f:
             raise DeepSamplerError(
-                f"{seen[f.stem]} and {f} would both write to the track folder {f.stem!r}; "
+                f"{seen[name]} and {f} would both write to the track folder {name!r}; "
                 f"rename one or separate them into different -o folders"
             )
-        seen[f.stem] = f
-    return files
+        seen[name] = f
+    return [(f, track_name(f)) for f in files]
 
 
 def cmd_separate(args: argparse.Namespace) -> int:
@@ -52,9 +68,11 @@ def cmd_separate(args: argparse.Namespace) -> int:
         inputs.append(str(EXAMPLE))
     if not inputs:
         raise DeepSamplerError("no input given; pass audio files or folders (or --example)")
+    if args.threads < 0:
+        raise DeepSamplerError(f"--threads {args.threads}: use a positive number (0 = default)")
     if args.threads:
         torch.set_num_threads(args.threads)
-    files = _collect_inputs(inputs)
+    files = _collect_inputs(inputs, Path(args.output))
     stems = [s.strip() for s in args.stems.split(",") if s.strip()] if args.stems else None
     sep = Separator(
         args.model,
@@ -72,10 +90,15 @@ def cmd_separate(args: argparse.Namespace) -> int:
     if not sep.trained:
         print("WARNING: untrained weights: the output is NOT a separation", file=sys.stderr)
     failures = 0
-    for path in files:
+    for path, track in files:
         try:
             result = sep.separate_file(
-                path, args.output, stems=stems, fmt=args.format, progress=not args.quiet
+                path,
+                args.output,
+                stems=stems,
+                fmt=args.format,
+                progress=not args.quiet,
+                track=track,
             )
         except DeepSamplerError as exc:
             _error(str(exc))

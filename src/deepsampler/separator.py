@@ -19,9 +19,12 @@ from deepsampler.audio import (
     ChunkedOverlapAdd,
     StreamResampler,
     audio_info,
+    commit_all,
+    created_dirs,
     ensure_writable_dir,
     fit_channels,
     iter_blocks,
+    remove_empty_dirs,
 )
 from deepsampler.errors import DeepSamplerError, OutputError
 from deepsampler.models import DeepSampler, LoadedModel, load_checkpoint, resolve_model
@@ -50,8 +53,14 @@ def _resolve_device(device: str) -> torch.device:
         dev = torch.device(device)
     except RuntimeError:
         raise DeepSamplerError(f"unknown device {device!r}; use cpu or cuda") from None
+    if dev.type not in ("cpu", "cuda"):
+        raise DeepSamplerError(f"unsupported device {device!r}; use cpu or cuda")
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise DeepSamplerError(f"device {device!r}: CUDA is not available here; use --device cpu")
+    if dev.type == "cuda" and (dev.index or 0) >= torch.cuda.device_count():
+        raise DeepSamplerError(
+            f"device {device!r}: only {torch.cuda.device_count()} CUDA device(s) here"
+        )
     return dev
 
 
@@ -228,10 +237,12 @@ class Separator:
         stems: Sequence[str] | None = None,
         fmt: str = "wav",
         progress: bool = False,
+        track: str | None = None,
     ) -> SeparationResult:
         """Separate one file into ``out_dir/<track>/<stem>.<fmt>`` (written atomically).
 
-        Nothing is left under a final name if anything fails.
+        ``track`` defaults to the file's name without extension. If anything fails, no stem file
+        is left, nor any folder this call created.
         """
         path = Path(path)
         stems = list(stems or self.sources)
@@ -248,10 +259,14 @@ class Separator:
             downmix=self.downmix,
             name=str(path),
         )
-        track = path.stem
+        track = track or path.stem
         track_dir = Path(out_dir) / track
-        created = not track_dir.exists()
-        ensure_writable_dir(track_dir)
+        new_dirs = created_dirs(track_dir)
+        try:
+            ensure_writable_dir(track_dir)
+        except OutputError:
+            remove_empty_dirs(new_dirs)
+            raise
         out_channels = 1 if info.channels == 1 else self.config.audio_channels
         writers: dict[str, AtomicAudioWriter] = {}
         start = time.perf_counter()
@@ -278,13 +293,12 @@ class Separator:
             ):
                 for s, writer in writers.items():
                     writer.write(out[index[s]])
-            paths = {s: w.commit() for s, w in writers.items()}
+            paths = dict(zip(writers, commit_all(list(writers.values())), strict=True))
         except BaseException as exc:
             for w in writers.values():
                 w.abort()
-            if created and track_dir.exists() and not any(track_dir.iterdir()):
-                track_dir.rmdir()
-            if isinstance(exc, OSError) and not isinstance(exc, DeepSamplerError):
+            remove_empty_dirs(new_dirs)
+            if isinstance(exc, OSError):
                 raise OutputError(f"{track_dir}: writing failed ({exc.strerror or exc})") from None
             raise
         finally:

@@ -102,3 +102,22 @@ def test_resolve_model_errors(tmp_path):
         resolve_model("nosuch")
     with pytest.raises(CheckpointError, match="checkpoint not found"):
         resolve_model(tmp_path / "missing.pt")
+
+
+def test_malformed_body_with_matching_digest_refused(saved):
+    _, path = saved
+
+    def change(p):
+        p["state_dict"] = {"input_bias": [1, 2, 3]}
+        p["digest"] = "x"
+
+    _rewrite(path, change)
+    with pytest.raises(CheckpointError, match="malformed"):
+        load_checkpoint(path)
+
+
+def test_package_version_is_covered_by_the_digest(saved):
+    _, path = saved
+    _rewrite(path, lambda p: p.update(package_version="9.9.9"))
+    with pytest.raises(CheckpointError, match="integrity check failed"):
+        load_checkpoint(path)

@@ -42,16 +42,21 @@ def test_silence_in_silence_out():
     assert y.abs().max().item() == 0.0
 
 
-def test_causal_model_ignores_the_future():
-    """Output sample n depends only on input up to n + latency (gradient test, as audiocraft)."""
-    cfg = preset_config("tiny", causal=True)
+@pytest.mark.parametrize("lookahead,depth", [(0, 1), (0, 2), (1, 1), (1, 2), (2, 3)])
+def test_causal_model_reach_equals_reported_latency(lookahead, depth):
+    """Output sample n depends on input up to n + latency and no further (gradient test, as
+    audiocraft), and the bound is tight to within one hop; n off the hop grid, where the Hann
+    window is non-zero at every frame edge that matters."""
+    cfg = preset_config("tiny", causal=True, lookahead=lookahead, depth=depth)
     torch.manual_seed(0)
     model = DeepSampler(cfg).eval()
     x = torch.randn(1, 2, 40 * cfg.hop, requires_grad=True)
-    n = 20 * cfg.hop
+    n = 20 * cfg.hop + cfg.hop // 2
     model(x)[..., n].sum().backward()
     grad = x.grad.abs().sum(dim=(0, 1))
-    assert grad[n + cfg.latency_samples :].max().item() == 0.0
+    latency = cfg.latency_samples
+    assert grad[n + latency :].max().item() == 0.0
+    assert grad[n + latency - cfg.hop : n + latency].sum().item() > 0
     assert grad[:n].sum().item() > 0
 
 

@@ -8,9 +8,12 @@ from deepsampler.audio.io import (
     AtomicAudioWriter,
     AudioInfo,
     audio_info,
+    commit_all,
+    created_dirs,
     ensure_writable_dir,
     iter_blocks,
     read_audio,
+    remove_empty_dirs,
     write_audio,
 )
 from deepsampler.audio.resample import StreamResampler, resample
@@ -25,11 +28,14 @@ __all__ = [
     "ChunkedOverlapAdd",
     "StreamResampler",
     "audio_info",
+    "commit_all",
+    "created_dirs",
     "crossfade_window",
     "ensure_writable_dir",
     "fit_channels",
     "iter_blocks",
     "read_audio",
+    "remove_empty_dirs",
     "resample",
     "write_audio",
 ]

@@ -41,6 +41,8 @@ def _open_error(path: Path, exc: Exception) -> AudioInputError:
         return AudioInputError(f"{path}: file not found; check the path")
     if path.is_dir():
         return AudioInputError(f"{path}: is a folder, not an audio file")
+    if not os.access(path, os.R_OK):
+        return AudioInputError(f"{path}: permission denied; make the file readable (chmod +r)")
     reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     return AudioInputError(
         f"{path}: cannot be read as audio ({reason}); re-export it as wav, flac, ogg or mp3"
@@ -140,17 +142,35 @@ class AtomicAudioWriter:
             self.tmp_path.unlink(missing_ok=True)
             raise OutputError(f"{self.path}: cannot be written ({exc})") from None
 
+    def _failed(self, exc: Exception) -> OutputError:
+        reason = getattr(exc, "strerror", None) or str(exc).splitlines()[0] or type(exc).__name__
+        return OutputError(f"{self.path}: writing failed ({reason}); check free space and -o")
+
     def write(self, block: np.ndarray) -> None:
         """Append ``[c, n]`` float samples (integer formats are clipped to [-1, 1])."""
         if self.fmt != "wav":
             over = np.abs(block) > 1.0
             self.clipped += int(over.sum())
             block = np.clip(block, -1.0, 1.0)
-        self._file.write(np.ascontiguousarray(block.T))
+        try:
+            self._file.write(np.ascontiguousarray(block.T))
+        except (OSError, RuntimeError) as exc:  # soundfile's errors are RuntimeErrors
+            raise self._failed(exc) from None
+
+    def close(self) -> None:
+        """Flush and close the temporary file (still under its temporary name)."""
+        try:
+            self._file.close()
+        except (OSError, RuntimeError) as exc:
+            raise self._failed(exc) from None
 
     def commit(self) -> Path:
-        self._file.close()
-        os.replace(self.tmp_path, self.path)
+        """Close and rename to the final name."""
+        self.close()
+        try:
+            os.replace(self.tmp_path, self.path)
+        except OSError as exc:
+            raise self._failed(exc) from None
         return self.path
 
     def abort(self) -> None:
@@ -164,6 +184,43 @@ class AtomicAudioWriter:
     def __exit__(self, exc_type, exc, tb) -> None:
         if self.tmp_path.exists():
             self.abort()
+
+
+def commit_all(writers: list[AtomicAudioWriter]) -> list[Path]:
+    """Commit several writers all or nothing: close every file first (where a full disk shows),
+    then rename; if anything fails, the files already renamed are removed again."""
+    done: list[Path] = []
+    try:
+        for w in writers:
+            w.close()
+        for w in writers:
+            done.append(w.commit())
+    except BaseException:
+        for path in done:
+            path.unlink(missing_ok=True)
+        for w in writers:
+            w.abort()
+        raise
+    return done
+
+
+def created_dirs(folder: str | Path) -> list[Path]:
+    """The folders, deepest first, that creating ``folder`` would create (those missing now)."""
+    missing = []
+    folder = Path(folder).absolute()
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    return missing
+
+
+def remove_empty_dirs(folders: list[Path]) -> None:
+    """Remove ``folders`` (deepest first) where they exist and are empty."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            break
 
 
 def write_audio(path: str | Path, audio: np.ndarray, sample_rate: int, fmt: str = "wav") -> Path:

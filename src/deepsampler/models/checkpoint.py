@@ -13,6 +13,8 @@ runs on load)::
     metadata        free-form (name, model card summary, caveats)
     digest          sha256 over everything above
 
+The digest detects corruption and edits made without recomputing it; it does not prove who made
+the file (anyone can recompute a hash), so the body is also checked for types and shapes.
 Anything else (a foreign file, a newer format, edited weights or config, weights that do not fit
 the config) is refused with a one-line :class:`CheckpointError` saying why.
 """
@@ -47,15 +49,21 @@ def _package_version() -> str:
 
 def _digest(payload: dict[str, Any]) -> str:
     h = hashlib.sha256()
-    header = {
-        k: payload[k]
-        for k in ("format", "format_version", "model", "config", "training", "metadata")
-    }
+    keys = (
+        "format",
+        "format_version",
+        "package_version",
+        "model",
+        "config",
+        "training",
+        "metadata",
+    )
+    header = {k: payload.get(k) for k in keys}
     h.update(json.dumps(header, sort_keys=True, default=str).encode())
     for name in sorted(payload["state_dict"]):
         tensor = payload["state_dict"][name].detach().cpu().contiguous()
         h.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
-        h.update(tensor.view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+        h.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
     return h.hexdigest()
 
 
@@ -133,6 +141,17 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     missing = {"model", "config", "state_dict", "training", "metadata", "digest"} - set(payload)
     if missing:
         raise CheckpointError(f"{path}: checkpoint lacks {sorted(missing)}; it is incomplete")
+    state = payload["state_dict"]
+    well_formed = (
+        isinstance(payload["config"], dict)
+        and isinstance(payload["metadata"], dict)
+        and isinstance(payload["training"], (dict, type(None)))
+        and isinstance(state, dict)
+        and all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items())
+        and isinstance(payload["digest"], str)
+    )
+    if not well_formed:
+        raise CheckpointError(f"{path}: checkpoint body is malformed (wrong types); it is damaged")
     if payload["model"] not in MODEL_CLASSES:
         raise CheckpointError(
             f"{path}: unknown model class {payload['model']!r}; known: {sorted(MODEL_CLASSES)}"

@@ -20,7 +20,8 @@ class ModelConfig:
     cut into bands of ``band_width`` bins, each band one token of ``dim`` features.
     Time path: causal convolutions of ``time_kernel`` frames; the time attention sees
     ``attn_window`` past frames (itself included) plus ``lookahead`` future frames when
-    ``causal``, every frame otherwise.
+    ``causal``, every frame otherwise. The look-ahead applies in the first time-attention
+    layer only, so the whole model looks ``lookahead`` frames ahead whatever its depth.
     """
 
     sources: tuple[str, ...] = ("vocals", "drums", "bass", "other")

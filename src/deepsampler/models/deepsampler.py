@@ -83,10 +83,13 @@ class DeepSampler(nn.Module):
         t = z.shape[-1]
         if frame_pos is None:
             frame_pos = torch.arange(t, device=z.device)
-        mask = None
+        masks: tuple[torch.Tensor | None, torch.Tensor | None] = (None, None)
         if self.config.causal:
-            mask = time_attention_mask(t, self.config.attn_window, self.config.lookahead, z.device)
-        return self.latent(z, frame_pos, mask)
+            window, ahead = self.config.attn_window, self.config.lookahead
+            first = time_attention_mask(t, window, ahead, z.device)
+            rest = first if ahead == 0 else time_attention_mask(t, window, 0, z.device)
+            masks = (first, rest)
+        return self.latent(z, frame_pos, masks)
 
     def forward_decoder(self, z: torch.Tensor, skips: list[torch.Tensor]) -> torch.Tensor:
         """Latent and skips -> masks ``[b, s, c, f, t]`` in [0, 1]."""

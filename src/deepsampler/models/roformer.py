@@ -170,9 +170,15 @@ class RoFormerLatent(nn.Module):
         self.merge = BandMerge(channels, band_width, bands, dim)
 
     def forward(
-        self, x: torch.Tensor, frame_pos: torch.Tensor, time_mask: torch.Tensor | None
+        self,
+        x: torch.Tensor,
+        frame_pos: torch.Tensor,
+        time_masks: tuple[torch.Tensor | None, torch.Tensor | None] = (None, None),
     ) -> torch.Tensor:
+        """``time_masks``: (first block's, later blocks') time-attention masks. Look-ahead goes
+        in the first mask only: were every block to look ahead, the look-ahead would add up
+        across blocks (depth x lookahead frames) instead of staying ``lookahead`` frames."""
         tokens = self.split(x)
-        for block in self.blocks:
-            tokens = block(tokens, frame_pos, time_mask)
+        for i, block in enumerate(self.blocks):
+            tokens = block(tokens, frame_pos, time_masks[0] if i == 0 else time_masks[1])
         return x + self.merge(tokens)
