@@ -119,7 +119,8 @@ def main() -> None:
         "batch": args.batch,
         "wall_minutes": round(wall / 60, 1),
         "hardware": f"{platform.processor() or platform.machine()}, {args.threads} CPU threads",
-        "command": f"python scripts/train_toy_demo.py --minutes {args.minutes:g}",
+        "command": "MALLOC_MMAP_THRESHOLD_=34359738368 MALLOC_TRIM_THRESHOLD_=34359738368 "
+        f".venv/bin/python scripts/train_toy_demo.py --minutes {args.minutes:g}",
         "stft_loss_resolutions": list(args.stft_resolutions),
     }
     metadata = {

@@ -121,3 +121,25 @@ def test_package_version_is_covered_by_the_digest(saved):
     _rewrite(path, lambda p: p.update(package_version="9.9.9"))
     with pytest.raises(CheckpointError, match="integrity check failed"):
         load_checkpoint(path)
+
+
+def test_shipped_models_load_verified_trained_and_carded():
+    from deepsampler.models import shipped_models
+
+    models = shipped_models()
+    assert "toy4-demo" in models
+    for name, path in models.items():
+        loaded = load_checkpoint(path)  # digest verified
+        assert loaded.trained and loaded.training["steps"] > 0
+        card = path.with_suffix(".md")
+        assert card.is_file() and name in card.read_text()
+
+
+def test_saved_files_follow_the_umask(tmp_path):
+    import os
+    import stat
+
+    path = save_checkpoint(tmp_path / "p.pt", DeepSampler(preset_config("tiny")))
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask

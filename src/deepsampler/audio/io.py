@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from deepsampler.atomic import temp_path_beside
 from deepsampler.errors import AudioInputError, OutputError
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif")
@@ -129,11 +130,8 @@ class AtomicAudioWriter:
         self.fmt = fmt
         self.clipped = 0
         major, subtype = OUTPUT_FORMATS[fmt]
-        fd, tmp = tempfile.mkstemp(
-            dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".partial"
-        )
-        os.close(fd)
-        self.tmp_path = Path(tmp)
+        self.tmp_path = temp_path_beside(self.path)
+        tmp = str(self.tmp_path)
         try:
             self._file = sf.SoundFile(
                 tmp, "w", samplerate=sample_rate, channels=channels, format=major, subtype=subtype

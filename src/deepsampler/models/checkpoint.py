@@ -24,13 +24,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from deepsampler.atomic import temp_path_beside
 from deepsampler.config import from_dict, to_dict
 from deepsampler.errors import CheckpointError, ConfigError
 from deepsampler.models.config import ModelConfig
@@ -107,13 +107,12 @@ def save_checkpoint(
     }
     payload["digest"] = _digest(payload)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
-    os.close(fd)
+    tmp = temp_path_beside(path)
     try:
         torch.save(payload, tmp)
         os.replace(tmp, path)
     finally:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
     return path
 
 
