@@ -26,6 +26,7 @@ lint: setup-dev
 
 bench: setup-dev
 	$(BIN)/python benchmarks/offline_speed.py --json experiments/bench/offline_speed.json
+	$(BIN)/python benchmarks/peak_memory.py --minutes 10 --model toy4-demo --json experiments/bench/peak_memory.json
 
 clean:
 	rm -rf out experiments/bench
