@@ -26,6 +26,7 @@ lint: setup-dev
 
 bench: setup-dev
 	$(BIN)/python benchmarks/offline_speed.py --json experiments/bench/offline_speed.json
+	$(BIN)/python benchmarks/train_speed.py --json experiments/bench/train_speed.json
 	$(BIN)/python benchmarks/peak_memory.py --minutes 10 --model toy4-demo --json experiments/bench/peak_memory.json
 
 clean:
