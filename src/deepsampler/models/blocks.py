@@ -26,6 +26,16 @@ class CausalTimeConv(nn.Module):
         """``[b, d, f, t] -> [b, d, f, t]``."""
         return self.conv(F.pad(x, (self.kernel - 1, 0)))
 
+    def initial_state(self, x: torch.Tensor) -> torch.Tensor:
+        """Zeros ``[b, d, f, kernel - 1]`` shaped for input like ``x`` (the offline left pad)."""
+        return x.new_zeros(*x.shape[:-1], self.kernel - 1)
+
+    def step(self, x: torch.Tensor, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Streaming: ``x [b, d, f, t]`` new frames, ``state`` the previous ``kernel - 1`` input
+        frames -> (output ``[b, d, f, t]``, new state)."""
+        full = torch.cat([state, x], dim=-1)
+        return self.conv(full), full[..., full.shape[-1] - (self.kernel - 1) :]
+
 
 class ChannelNorm(nn.Module):
     """Layer normalisation over the channel axis of ``[b, d, f, t]``, per (f, t) position."""
@@ -56,6 +66,12 @@ class EncoderLevel(nn.Module):
         h = self.freq(x)
         return h + self.act(self.norm(self.time(h)))
 
+    def step(self, x: torch.Tensor, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Streaming form of :meth:`forward`; ``state`` is the time convolution's."""
+        h = self.freq(x)
+        t, state = self.time.step(h, state)
+        return h + self.act(self.norm(t)), state
+
 
 class DecoderLevel(nn.Module):
     """Transposed conv along frequency (upsamples ``f`` by ``stride``), plus the encoder's skip
@@ -71,8 +87,14 @@ class DecoderLevel(nn.Module):
         self.norm = ChannelNorm(d_out)
         self.act = nn.LeakyReLU(0.1)
 
-    def forward(self, x: torch.Tensor, skip: torch.Tensor | None) -> torch.Tensor:
-        h = self.up(x)
-        if skip is not None:
-            h = h + skip
+    def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+        h = self.up(x) + skip
         return h + self.act(self.norm(self.time(h)))
+
+    def step(
+        self, x: torch.Tensor, skip: torch.Tensor, state: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Streaming form of :meth:`forward`; ``state`` is the time convolution's."""
+        h = self.up(x) + skip
+        t, state = self.time.step(h, state)
+        return h + self.act(self.norm(t)), state

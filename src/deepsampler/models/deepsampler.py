@@ -95,6 +95,10 @@ class DeepSampler(nn.Module):
         """Latent and skips -> masks ``[b, s, c, f, t]`` in [0, 1]."""
         for level, skip in zip(reversed(self.decoder), reversed(skips), strict=True):
             z = level(z, skip)
+        return self.head(z)
+
+    def head(self, z: torch.Tensor) -> torch.Tensor:
+        """Last decoder features ``[b, d_0, f / s_0, t]`` -> masks ``[b, s, c, f, t]``."""
         logits = self.mask_head(z)
         b, _, f, t = logits.shape
         logits = logits.view(b, len(self.config.sources), self.config.audio_channels, f, t)

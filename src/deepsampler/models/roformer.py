@@ -9,6 +9,8 @@ streaming engine can keep a K/V cache between the two.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from einops import rearrange
@@ -44,8 +46,16 @@ class Attention(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``x [B, N, d]``, ``positions [N]`` -> rotated q, rotated k, v: ``[B, h, N, d/h]``."""
         q, k, v = rearrange(self.qkv(self.norm(x)), "B N (k h e) -> k B h N e", k=3, h=self.heads)
-        freqs = self.rope(positions.to(x.dtype))
+        freqs = self.rotary_angles(positions).to(x.dtype)
         return apply_rotary_emb(freqs, q), apply_rotary_emb(freqs, k), v
+
+    def rotary_angles(self, positions: torch.Tensor) -> torch.Tensor:
+        """Rotation angles ``[N, e]`` for integer ``positions [N]``, in rotary-embedding-torch's
+        interleaved layout. Computed in float64 and wrapped to [0, 2*pi) before the cast, so that
+        a stream hours long (frame indices in the millions) rotates as precisely as its start."""
+        inv_freq = self.rope.freqs.detach().to(torch.float64)
+        angles = torch.remainder(positions.to(torch.float64)[:, None] * inv_freq, 2 * math.pi)
+        return angles.to(torch.float32).repeat_interleave(2, dim=-1)
 
     def attend(
         self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None
