@@ -11,7 +11,7 @@ VENV="${VENV:-.venv}"
 TORCH_PIN="torch==2.13.0"
 
 # --- Debian packages (one per line in packaging/apt-packages.txt; '#' starts a comment) ---
-mapfile -t APT_PKGS < <(sed -e 's/#.*//' -e '/^\s*$/d' packaging/apt-packages.txt)
+mapfile -t APT_PKGS < <(sed -e 's/#.*//' -e 's/[[:space:]]*$//' -e '/^$/d' packaging/apt-packages.txt)
 missing=()
 for p in "${APT_PKGS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -121,6 +121,122 @@ def cmd_separate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _streaming_engine(sep, engine: str):
+    """The streaming engine for a loaded Separator's model."""
+    from deepsampler.streaming import StreamingSeparator
+
+    if not sep.config.causal:
+        raise DeepSamplerError(
+            f"model {sep.name} is offline (bidirectional); streaming needs a causal model"
+        )
+    if engine == "onnx":
+        from deepsampler.export.onnx_engine import OnnxStreamingSeparator
+
+        return OnnxStreamingSeparator.from_model(sep.model)
+    return StreamingSeparator(sep.model)
+
+
+def cmd_stream(args: argparse.Namespace) -> int:
+    import time
+
+    import torch
+
+    from deepsampler.separator import Separator
+    from deepsampler.streaming.live import LiveSession, list_devices, open_device_stream
+    from deepsampler.streaming.processor import StreamProcessor
+
+    if args.list_devices:
+        print(list_devices())
+        return 0
+    if (args.input is None) == (args.input_device is None):
+        raise DeepSamplerError("give one of --input FILE or --input-device DEVICE")
+    if args.input is not None and args.output is None:
+        raise DeepSamplerError("--input FILE needs --output DIR (or use `deepsampler separate`)")
+    if args.input_device is not None and args.output is None and args.output_device is None:
+        raise DeepSamplerError("--input-device needs --output DIR and/or --output-device DEVICE")
+    if args.threads < 0:
+        raise DeepSamplerError(f"--threads {args.threads}: use a positive number (0 = default)")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    sep = Separator(args.model, allow_untrained=args.allow_untrained)
+    engine = _streaming_engine(sep, args.engine)
+    cfg = sep.config
+    say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, flush=True))
+    say(f"{sep.describe()} | engine {args.engine}")
+    stems = [s.strip() for s in args.stems.split(",") if s.strip()] if args.stems else None
+    unknown = [s for s in (stems or []) if s not in cfg.sources]
+    if unknown:
+        raise DeepSamplerError(
+            f"unknown stem(s) {unknown}; model {sep.name} gives {list(cfg.sources)}"
+        )
+    block = args.block or cfg.hop
+    if args.input is not None:
+        processor = StreamProcessor(engine, cfg.sample_rate, cfg.hop, block, args.realtime)
+        result = sep.separate_file(
+            args.input,
+            args.output,
+            stems=stems,
+            fmt=args.format,
+            progress=not args.quiet,
+            processor=processor,
+        )
+        say(
+            f"{result.track}: {result.audio_seconds:.1f} s streamed in {result.compute_seconds:.2f}"
+            f" s -> {Path(args.output) / result.track} (stems aligned: latency removed)"
+        )
+        say(
+            f"latency {engine.latency_samples / cfg.sample_rate * 1000:.1f} ms | "
+            f"{processor.stats.line()}"
+        )
+        return 0
+
+    from deepsampler.audio import AtomicAudioWriter, commit_all, ensure_writable_dir
+
+    writers = []
+    if args.output is not None:
+        folder = ensure_writable_dir(Path(args.output) / time.strftime("live-%Y%m%d-%H%M%S"))
+        writers = [
+            AtomicAudioWriter(
+                folder / f"{s}.{args.format}", cfg.sample_rate, cfg.audio_channels, args.format
+            )
+            for s in (stems or cfg.sources)
+        ]
+    index = [cfg.sources.index(w.path.stem) for w in writers]
+
+    def write(y):
+        for w, i in zip(writers, index, strict=True):
+            w.write(y[i])
+
+    play = [s.strip() for s in args.play.split(",")] if args.play else list(cfg.sources)
+    session = LiveSession(
+        engine,
+        cfg.sample_rate,
+        cfg.audio_channels,
+        cfg.sources,
+        play,
+        cfg.hop,
+        on_output=write if writers else None,
+    )
+    stream = open_device_stream(
+        session, cfg.sample_rate, block, args.input_device, args.output_device
+    )
+    say(
+        f"live: latency {engine.latency_samples / cfg.sample_rate * 1000:.1f} ms + device "
+        f"buffers; block {block} samples; Ctrl-C to stop"
+    )
+    try:
+        stats = session.run(stream, args.seconds)
+    except BaseException:
+        for w in writers:
+            w.abort()
+        raise
+    if writers:
+        paths = commit_all(writers)
+        say(f"wrote {', '.join(str(p) for p in paths)} (delayed by the latency)")
+    say(stats.line())
+    return 0
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     from deepsampler.models import load_checkpoint, shipped_models
 
@@ -227,6 +343,42 @@ def build_parser() -> argparse.ArgumentParser:
     sep.add_argument("--example", action="store_true", help="also separate the bundled example")
     sep.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     sep.set_defaults(func=cmd_separate)
+
+    st = sub.add_parser(
+        "stream",
+        help="separate in real time: a file hop by hop, or a live audio device",
+        description="Run the streaming engine: --input FILE --output DIR streams a file hop by "
+        "hop (--realtime paces it like a live source); --input-device streams live audio to "
+        "--output-device and/or files in --output DIR. Prints latency, per-hop compute time "
+        "and missed deadlines.",
+    )
+    st.add_argument("--input", help="audio file to stream")
+    st.add_argument("--output", help="output folder for the stems")
+    st.add_argument("--input-device", help="PortAudio input device (name or index)")
+    st.add_argument("--output-device", help="PortAudio output device (name or index)")
+    st.add_argument("--list-devices", action="store_true", help="list audio devices and exit")
+    st.add_argument("--model", default=DEFAULT_MODEL, help="causal model name or checkpoint")
+    st.add_argument(
+        "--engine",
+        choices=["torch", "onnx"],
+        default="torch",
+        help="PyTorch eager or onnxruntime (default: %(default)s)",
+    )
+    st.add_argument("--stems", help="comma-separated stems to write (default: all)")
+    st.add_argument("--play", help="stems summed to the output device (default: all)")
+    st.add_argument("--format", choices=["wav", "flac"], default="wav")
+    st.add_argument(
+        "--block",
+        type=int,
+        default=0,
+        help="samples per processing block (default: the model's hop)",
+    )
+    st.add_argument("--realtime", action="store_true", help="pace a file like a live source")
+    st.add_argument("--seconds", type=float, help="stop a live run after this long")
+    st.add_argument("--threads", type=int, default=0, help="CPU threads (default: torch's)")
+    st.add_argument("--allow-untrained", action="store_true", help=argparse.SUPPRESS)
+    st.add_argument("-q", "--quiet", action="store_true")
+    st.set_defaults(func=cmd_stream)
 
     models = sub.add_parser("models", help="list the shipped models")
     models.set_defaults(func=cmd_models)

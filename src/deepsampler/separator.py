@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -30,6 +31,15 @@ from deepsampler.errors import DeepSamplerError, OutputError
 from deepsampler.models import DeepSampler, LoadedModel, load_checkpoint, resolve_model
 
 DEFAULT_MODEL = "toy4-demo"
+
+
+class BlockProcessor(Protocol):
+    """Separates a stream at the model's rate: ``push([c, n]) -> [[s, c, m], ...]`` returns what
+    is finished, ``finish()`` the rest; in total as many samples as were pushed."""
+
+    def push(self, x: np.ndarray) -> list[np.ndarray]: ...
+
+    def finish(self) -> list[np.ndarray]: ...
 
 
 @dataclass
@@ -158,16 +168,18 @@ class Separator:
         in_channels: int,
         name: str,
         on_block: Callable[[int], None] | None = None,
+        processor: BlockProcessor | None = None,
     ) -> Iterator[np.ndarray]:
         """Separate a stream of ``[c_in, n]`` blocks at ``in_rate`` Hz; yield ``[s, c_out, m]``
         blocks at ``in_rate`` Hz whose lengths add up to the input's. ``c_out`` is 1 for mono
-        input, the model's channel count otherwise."""
+        input, the model's channel count otherwise. ``processor`` does the separation at the
+        model's rate (default: overlapping chunks through the offline forward pass)."""
         cfg = self.config
         mono_out = in_channels == 1
         out_channels = 1 if mono_out else cfg.audio_channels
         resample_in = StreamResampler(in_rate, cfg.sample_rate, cfg.audio_channels)
         resample_out = StreamResampler(cfg.sample_rate, in_rate, len(cfg.sources) * out_channels)
-        chunker = ChunkedOverlapAdd(self._separate_chunk, self.chunk, self.overlap)
+        chunker = processor or ChunkedOverlapAdd(self._separate_chunk, self.chunk, self.overlap)
         total_in = 0
         emitted = 0
 
@@ -238,6 +250,7 @@ class Separator:
         fmt: str = "wav",
         progress: bool = False,
         track: str | None = None,
+        processor: BlockProcessor | None = None,
     ) -> SeparationResult:
         """Separate one file into ``out_dir/<track>/<stem>.<fmt>`` (written atomically).
 
@@ -289,7 +302,7 @@ class Separator:
             index = {s: self.sources.index(s) for s in stems}
             update = (lambda n: bar.update(n / info.sample_rate)) if bar is not None else None
             for out in self._stream(
-                iter_blocks(path), info.sample_rate, info.channels, str(path), update
+                iter_blocks(path), info.sample_rate, info.channels, str(path), update, processor
             ):
                 for s, writer in writers.items():
                     writer.write(out[index[s]])

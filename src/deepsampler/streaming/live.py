@@ -1,0 +1,160 @@
+"""Live audio through PortAudio (``sounddevice``): device in -> separation -> device out / files.
+
+The audio callback only moves samples and calls the engine. A block whose compute takes longer
+than its duration is counted as a missed deadline, and the driver's over/underflow flags as
+xruns; neither stops the stream. The stream object is passed in, so tests drive the callback
+with a fake stream (CI has no sound card).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+from deepsampler.errors import DeepSamplerError
+from deepsampler.streaming.stats import HopStats
+
+
+class Engine(Protocol):
+    """What the live loop needs of a streaming engine (PyTorch or onnxruntime)."""
+
+    latency_samples: int
+
+    def init_state(self, batch: int = 1) -> Any: ...
+
+    def step(self, samples: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any]: ...
+
+
+def import_sounddevice():
+    """The sounddevice module, or a one-line error saying how to get it and PortAudio."""
+    try:
+        import sounddevice
+    except ImportError:
+        raise DeepSamplerError(
+            "live audio needs the 'sounddevice' package: pip install 'deepsampler[live]'"
+        ) from None
+    except OSError:
+        raise DeepSamplerError(
+            "live audio needs PortAudio: apt-get install libportaudio2 (scripts/setup.sh does)"
+        ) from None
+    return sounddevice
+
+
+def list_devices() -> str:
+    return str(import_sounddevice().query_devices())
+
+
+class LiveSession:
+    """Separate a live input stream block by block.
+
+    Args:
+        engine: the streaming engine (its ``step`` takes ``[c, n]`` and returns ``[s, c, n]``).
+        sample_rate: the device rate (the model's).
+        channels: the model's channel count; a mono device is duplicated.
+        sources: the engine's source names, in output order.
+        play: sources summed into the output device (ignored without one).
+        hop: the model's hop, to report compute per hop.
+        on_output: called with each separated block ``[s, c, n]`` (e.g. to write files).
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        sample_rate: int,
+        channels: int,
+        sources: tuple[str, ...],
+        play: list[str],
+        hop: int,
+        on_output: Callable[[np.ndarray], None] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.state = engine.init_state()
+        self.channels = channels
+        self.play_index = [sources.index(s) for s in play]
+        self.on_output = on_output
+        self.stats = HopStats(sample_rate, hop)
+        self.error: BaseException | None = None
+
+    def duplex_callback(
+        self,
+        indata: np.ndarray,
+        outdata: np.ndarray | None,
+        frames: int,
+        time_info: Any,
+        status: Any,
+    ) -> None:
+        """PortAudio callback: ``indata [frames, in_channels]``, ``outdata [frames, out_ch]``."""
+        if status:
+            self.stats.xruns += 1
+        if self.error is not None:
+            if outdata is not None:
+                outdata.fill(0)
+            return
+        start = time.perf_counter()
+        try:
+            x = np.ascontiguousarray(indata.T, dtype=np.float32)
+            if x.shape[0] == 1 and self.channels > 1:
+                x = np.repeat(x, self.channels, axis=0)
+            y, self.state = self.engine.step(torch.from_numpy(x), self.state)
+            y = y.numpy() if isinstance(y, torch.Tensor) else np.asarray(y)
+            if outdata is not None:
+                mix = y[self.play_index].sum(0) if self.play_index else np.zeros_like(y[0])
+                if mix.shape[0] != outdata.shape[1]:
+                    mix = np.repeat(mix.mean(0, keepdims=True), outdata.shape[1], axis=0)
+                outdata[:] = mix.T
+            if self.on_output is not None:
+                self.on_output(y)
+        except Exception as exc:  # never raise into the audio thread: stop and report instead
+            self.error = exc
+            if outdata is not None:
+                outdata.fill(0)
+            return
+        self.stats.add(time.perf_counter() - start, frames)
+
+    def input_callback(self, indata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
+        self.duplex_callback(indata, None, frames, time_info, status)
+
+    def run(self, stream: Any, seconds: float | None) -> HopStats:
+        """Run ``stream`` (a started-on-enter context manager) for ``seconds`` (None: until
+        Ctrl-C); return the timing statistics."""
+        deadline = None if seconds is None else time.monotonic() + seconds
+        try:
+            with stream:
+                while self.error is None and (deadline is None or time.monotonic() < deadline):
+                    time.sleep(0.02)
+        except KeyboardInterrupt:
+            pass
+        if self.error is not None:
+            raise DeepSamplerError(f"live processing stopped: {self.error}") from None
+        return self.stats
+
+
+def open_device_stream(
+    session: LiveSession, sample_rate: int, block: int, input_device: Any, output_device: Any
+) -> Any:
+    """A sounddevice stream for ``session``: duplex with an output device, else input only."""
+    sd = import_sounddevice()
+    try:
+        info = sd.query_devices(input_device, "input")
+        in_ch = min(int(info["max_input_channels"]), session.channels)
+        common = dict(samplerate=sample_rate, blocksize=block, dtype="float32")
+        if output_device is None:
+            return sd.InputStream(
+                device=input_device, channels=in_ch, callback=session.input_callback, **common
+            )
+        out = sd.query_devices(output_device, "output")
+        out_ch = min(int(out["max_output_channels"]), 2)
+        return sd.Stream(
+            device=(input_device, output_device),
+            channels=(in_ch, out_ch),
+            callback=session.duplex_callback,
+            **common,
+        )
+    except (ValueError, sd.PortAudioError) as exc:
+        raise DeepSamplerError(
+            f"audio device: {exc}; see `deepsampler stream --list-devices`"
+        ) from None
