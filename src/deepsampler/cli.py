@@ -237,6 +237,23 @@ def cmd_stream(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export_onnx(args: argparse.Namespace) -> int:
+    from deepsampler.export.onnx_engine import export_onnx
+    from deepsampler.separator import Separator
+
+    sep = Separator(args.model, allow_untrained=args.allow_untrained)
+    if not sep.config.causal:
+        raise DeepSamplerError(f"model {sep.name} is offline; only causal models export to ONNX")
+    path = export_onnx(sep.model, args.output)
+    print(
+        f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB): the per-frame streaming step of "
+        f"{sep.name}, state as explicit inputs/outputs; STFT/iSTFT run outside the graph. "
+        f"Run it with `deepsampler stream --engine onnx --model {args.model}` or "
+        f"deepsampler.export.onnx_engine.OnnxStreamingSeparator.from_file"
+    )
+    return 0
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     from deepsampler.models import load_checkpoint, shipped_models
 
@@ -379,6 +396,16 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--allow-untrained", action="store_true", help=argparse.SUPPRESS)
     st.add_argument("-q", "--quiet", action="store_true")
     st.set_defaults(func=cmd_stream)
+
+    exp = sub.add_parser("export", help="export a model (onnx)")
+    exp_sub = exp.add_subparsers(dest="format", required=True, metavar="FORMAT")
+    onnx_p = exp_sub.add_parser(
+        "onnx", help="the streaming step as ONNX, with its state as explicit inputs/outputs"
+    )
+    onnx_p.add_argument("--model", default=DEFAULT_MODEL, help="causal model name or checkpoint")
+    onnx_p.add_argument("-o", "--output", required=True, help="the .onnx file to write")
+    onnx_p.add_argument("--allow-untrained", action="store_true", help=argparse.SUPPRESS)
+    onnx_p.set_defaults(func=cmd_export_onnx)
 
     models = sub.add_parser("models", help="list the shipped models")
     models.set_defaults(func=cmd_models)

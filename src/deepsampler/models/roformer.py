@@ -45,9 +45,15 @@ class Attention(nn.Module):
         self, x: torch.Tensor, positions: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``x [B, N, d]``, ``positions [N]`` -> rotated q, rotated k, v: ``[B, h, N, d/h]``."""
+        return self.project_rotated(x, self.rotary_angles(positions).to(x.dtype))
+
+    def project_rotated(
+        self, x: torch.Tensor, angles: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """:meth:`project` with the rotation angles ``[N, e]`` given (for exported graphs, which
+        take them as an input computed outside in float64)."""
         q, k, v = rearrange(self.qkv(self.norm(x)), "B N (k h e) -> k B h N e", k=3, h=self.heads)
-        freqs = self.rotary_angles(positions).to(x.dtype)
-        return apply_rotary_emb(freqs, q), apply_rotary_emb(freqs, k), v
+        return apply_rotary_emb(angles, q), apply_rotary_emb(angles, k), v
 
     def rotary_angles(self, positions: torch.Tensor) -> torch.Tensor:
         """Rotation angles ``[N, e]`` for integer ``positions [N]``, in rotary-embedding-torch's

@@ -1,0 +1,96 @@
+"""ONNX export of the streaming step: onnxruntime output == PyTorch streaming over a stream."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from deepsampler.cli import main
+from deepsampler.export.onnx_engine import OnnxStreamingSeparator
+from deepsampler.models import DeepSampler, preset_config
+from deepsampler.streaming import StreamingSeparator
+from tests.conftest import write_tone
+
+
+def run(engine, x: torch.Tensor, block: int) -> torch.Tensor:
+    state, outs = engine.init_state(), []
+    for i in range(0, x.shape[-1], block):
+        y, state = engine.step(x[..., i : i + block], state)
+        outs.append(y)
+    tail, state = engine.flush(state)
+    return torch.cat([*outs, tail[0] if tail.dim() == 4 else tail], dim=-1)
+
+
+@pytest.mark.parametrize("lookahead,depth", [(0, 2), (2, 2)])
+def test_onnx_stream_matches_pytorch(lookahead, depth):
+    torch.manual_seed(3)
+    model = DeepSampler(preset_config("tiny", lookahead=lookahead, depth=depth, attn_window=6))
+    x = torch.rand(2, 3000, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    ref = run(StreamingSeparator(model), x, 317)
+    got = run(OnnxStreamingSeparator.from_model(model), x, 100)
+    assert got.shape == ref.shape
+    assert (got - ref).abs().max().item() < 1e-3
+    with torch.no_grad():
+        offline = model(x[None])[0]
+    assert (got[..., model.config.latency_samples :] - offline).abs().max().item() < 1e-3
+
+
+def test_export_cli_and_stream_engine_onnx(tmp_path, tiny_checkpoint, capsys):
+    out = tmp_path / "m.onnx"
+    assert main(["export", "onnx", "--model", str(tiny_checkpoint), "-o", str(out)]) == 0
+    engine = OnnxStreamingSeparator.from_file(out)
+    assert engine.config.sources == ("vocals", "drums", "bass", "other")
+    song = tmp_path / "song.wav"
+    write_tone(song, seconds=0.8, sr=22050)
+    for eng in ("torch", "onnx"):
+        assert (
+            main(
+                [
+                    "stream",
+                    "--engine",
+                    eng,
+                    "--input",
+                    str(song),
+                    "--output",
+                    str(tmp_path / eng),
+                    "--model",
+                    str(tiny_checkpoint),
+                    "-q",
+                ]
+            )
+            == 0
+        )
+    a, _ = sf.read(tmp_path / "torch" / "song" / "drums.wav")
+    b, _ = sf.read(tmp_path / "onnx" / "song" / "drums.wav")
+    assert np.abs(a - b).max() < 1e-3
+
+
+def test_export_refuses_offline_model(tmp_path, capsys):
+    from deepsampler.models import save_checkpoint
+
+    path = save_checkpoint(
+        tmp_path / "o.pt",
+        DeepSampler(preset_config("tiny", causal=False)),
+        training={"purpose": "test"},
+    )
+    assert main(["export", "onnx", "--model", str(path), "-o", str(tmp_path / "x.onnx")]) == 1
+    assert "offline" in capsys.readouterr().err
+    assert not (tmp_path / "x.onnx").exists()
+
+
+def test_foreign_onnx_file_refused(tmp_path):
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["a"], ["b"])],
+        "g",
+        [helper.make_tensor_value_info("a", TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info("b", TensorProto.FLOAT, [1])],
+    )
+    path = tmp_path / "other.onnx"
+    onnx.save(helper.make_model(graph), path)
+    with pytest.raises(Exception, match="not a DeepSampler streaming export"):
+        OnnxStreamingSeparator.from_file(path)
