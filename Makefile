@@ -25,8 +25,10 @@ lint: setup-dev
 	$(BIN)/ruff check src tests benchmarks scripts
 
 bench: setup-dev
+	bash scripts/install_peers.sh
 	$(BIN)/python benchmarks/offline_speed.py --json experiments/bench/offline_speed.json
 	$(BIN)/python benchmarks/train_speed.py --json experiments/bench/train_speed.json
+	$(BIN)/python benchmarks/streaming.py --json experiments/bench/streaming.json
 	$(BIN)/python benchmarks/peak_memory.py --minutes 10 --model toy4-demo --json experiments/bench/peak_memory.json
 
 clean:
