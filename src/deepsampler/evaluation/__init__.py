@@ -1,0 +1,2 @@
+"""Evaluation: separation metrics (BSS Eval v4 as museval computes it, SI-SDR, uSDR, PESQ, STOI,
+per-band phase coherence and magnitude error)."""
