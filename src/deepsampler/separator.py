@@ -217,7 +217,10 @@ class Separator:
         yield out[..., :keep]
 
     def separate(
-        self, mixture: np.ndarray | torch.Tensor, sample_rate: int
+        self,
+        mixture: np.ndarray | torch.Tensor,
+        sample_rate: int,
+        processor: BlockProcessor | None = None,
     ) -> dict[str, np.ndarray]:
         """Separate an in-memory ``[c, samples]`` mixture at ``sample_rate`` Hz.
 
@@ -237,7 +240,8 @@ class Separator:
             raise DeepSamplerError("mixture contains NaN/Inf samples; pass finite audio")
         blocks = (mixture[:, i : i + 65536] for i in range(0, mixture.shape[-1], 65536))
         out = np.concatenate(
-            list(self._stream(blocks, sample_rate, mixture.shape[0], "mixture")), -1
+            list(self._stream(blocks, sample_rate, mixture.shape[0], "mixture", None, processor)),
+            -1,
         )
         return {s: out[i] for i, s in enumerate(self.sources)}
 

@@ -1,0 +1,189 @@
+"""Evaluate a separator on a MUSDB18-HQ-layout folder: per-track and per-source scores, the
+mixture (floor) and oracle IRM1/IRM2 (ceiling) rows on the same data, a Markdown table and plots.
+
+Output contract (``OUT/summary.json``)::
+
+    {"model": NAME, "data": DIR, "sources": [...], "stream": bool,
+     "scores": {SOURCE: {"sdr", "si_sdr", "usdr", ...}, "mean": {...}},
+     "baselines": {"mixture": {...}, "irm1": {...}, "irm2": {...}},
+     "tracks": {TRACK: {SOURCE: {"sdr", ...}}}, "rtf": float, "latency_ms": float}
+
+SDR is museval's: median over 1 s frames per track, then median over tracks; SI-SDR and uSDR are
+medians over tracks too. For a ``speech`` source, PESQ-WB and STOI (and their improvement over
+the unprocessed mixture) are added.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from deepsampler.evaluation.metrics import museval_scores, pesq_wb, si_sdr, stoi, usdr
+from deepsampler.evaluation.oracle import ideal_ratio_mask
+from deepsampler.evaluation.tracks import Track, check_sources, find_tracks, load_track
+
+SeparateFn = Callable[[np.ndarray, int], dict[str, np.ndarray]]
+
+
+def score_track(
+    track: Track, estimates: dict[str, np.ndarray], sources: tuple[str, ...]
+) -> dict[str, dict[str, float]]:
+    """Scores of ``estimates`` ``{source: [c, n]}`` against the track's stems."""
+    refs = np.stack([track.stems[s] for s in sources])
+    est = np.stack([estimates[s] for s in sources])
+    bss = museval_scores(refs, est, track.sample_rate)
+    si, us = si_sdr(refs, est), usdr(refs, est)
+    out = {}
+    for i, s in enumerate(sources):
+        row = {
+            "sdr": float(bss["sdr"][i]),
+            "sir": float(bss["sir"][i]),
+            "sar": float(bss["sar"][i]),
+            "isr": float(bss["isr"][i]),
+            "si_sdr": float(si[i]),
+            "usdr": float(us[i]),
+        }
+        if s == "speech":
+            row["pesq"] = pesq_wb(track.stems[s], estimates[s], track.sample_rate)
+            row["stoi"] = stoi(track.stems[s], estimates[s], track.sample_rate)
+        out[s] = row
+    return out
+
+
+def _aggregate(
+    tracks: dict[str, dict[str, dict[str, float]]], sources: tuple[str, ...]
+) -> dict[str, dict[str, float]]:
+    """Median over tracks per source and metric, and the mean over sources."""
+    agg: dict[str, dict[str, float]] = {}
+    for s in sources:
+        keys = next(iter(tracks.values()))[s].keys()
+        agg[s] = {k: float(np.nanmedian([t[s][k] for t in tracks.values()])) for k in keys}
+    keys = set.intersection(*(set(agg[s]) for s in sources))
+    agg["mean"] = {k: float(np.mean([agg[s][k] for s in sources])) for k in sorted(keys)}
+    return agg
+
+
+def evaluate(
+    separate: SeparateFn,
+    data: str | Path,
+    out: str | Path,
+    *,
+    sources: tuple[str, ...],
+    n_fft: int,
+    hop: int,
+    model_name: str,
+    latency_ms: float,
+    stream: bool = False,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Run ``separate`` over every track of ``data`` and write ``out/summary.json``,
+    ``out/summary.md`` and ``out/*.png``. Returns the summary."""
+    check_sources(data, sources)
+    folders = find_tracks(data)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows: dict[str, dict[str, dict[str, dict[str, float]]]] = {
+        k: {} for k in ("model", "mixture", "irm1", "irm2")
+    }
+    compute, audio = 0.0, 0.0
+    examples: dict[str, tuple[Track, dict[str, np.ndarray]]] = {}
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(folders), unit="track", desc="evaluate", leave=False)
+    for folder in folders:
+        track = load_track(folder, sources)
+        start = time.perf_counter()
+        estimates = separate(track.mixture, track.sample_rate)
+        compute += time.perf_counter() - start
+        audio += track.mixture.shape[-1] / track.sample_rate
+        rows["model"][track.name] = score_track(track, estimates, sources)
+        mix = {s: track.mixture for s in sources}
+        rows["mixture"][track.name] = score_track(track, mix, sources)
+        refs = np.stack([track.stems[s] for s in sources])
+        for power in (1, 2):
+            oracle = ideal_ratio_mask(refs, n_fft, hop, power)
+            rows[f"irm{power}"][track.name] = score_track(
+                track, dict(zip(sources, oracle, strict=True)), sources
+            )
+        examples[track.name] = (track, estimates)
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+    summary: dict[str, Any] = {
+        "model": model_name,
+        "data": str(data),
+        "sources": list(sources),
+        "stream": stream,
+        "scores": _aggregate(rows["model"], sources),
+        "baselines": {k: _aggregate(rows[k], sources) for k in ("mixture", "irm1", "irm2")},
+        "tracks": rows["model"],
+        "baseline_tracks": {k: rows[k] for k in ("mixture", "irm1", "irm2")},
+        "rtf": compute / max(audio, 1e-9),
+        "latency_ms": latency_ms,
+        "stft": {"n_fft": n_fft, "hop": hop},
+    }
+    for s in sources:  # speech: improvement over the unprocessed mixture
+        for metric in ("pesq", "stoi"):
+            if metric in summary["scores"][s]:
+                summary["scores"][s][f"{metric}_improvement"] = (
+                    summary["scores"][s][metric] - summary["baselines"]["mixture"][s][metric]
+                )
+    (out / "summary.json").write_text(json.dumps(summary, indent=2, allow_nan=True))
+    (out / "summary.md").write_text(markdown_table(summary))
+    from deepsampler.evaluation.plots import plot_scores, plot_spectrograms
+
+    plot_scores(summary, out / "scores.png")
+    by_sdr = sorted(
+        examples, key=lambda t: np.nanmean([rows["model"][t][s]["sdr"] for s in sources])
+    )
+    for label, name in (("worst", by_sdr[0]), ("best", by_sdr[-1])):
+        track, estimates = examples[name]
+        plot_spectrograms(
+            track,
+            estimates,
+            sources,
+            out / f"spectrograms_{label}.png",
+            title=f"{label} track: {name}",
+        )
+    return summary
+
+
+def markdown_table(summary: dict[str, Any]) -> str:
+    """SDR per source and mean (dB) for the model and the baselines, plus SI-SDR and uSDR."""
+    sources = summary["sources"]
+    head = "| system | " + " | ".join(sources) + " | mean | SI-SDR mean | uSDR mean |"
+    lines = [
+        f"# Evaluation of {summary['model']} on {summary['data']}"
+        f"{' (streaming)' if summary['stream'] else ''}",
+        "",
+        "SDR in dB (BSS Eval v4: median over 1 s frames, then over tracks). "
+        f"Real-time factor {summary['rtf']:.3f}, latency {summary['latency_ms']:.1f} ms.",
+        "",
+        head,
+        "|" + "---|" * (len(sources) + 4),
+    ]
+    systems = [
+        ("**" + summary["model"] + "**", summary["scores"]),
+        ("mixture (floor)", summary["baselines"]["mixture"]),
+        ("oracle IRM1", summary["baselines"]["irm1"]),
+        ("oracle IRM2", summary["baselines"]["irm2"]),
+    ]
+    for name, sc in systems:
+        cells = " | ".join(f"{sc[s]['sdr']:.2f}" for s in sources)
+        lines.append(
+            f"| {name} | {cells} | {sc['mean']['sdr']:.2f} | "
+            f"{sc['mean']['si_sdr']:.2f} | {sc['mean']['usdr']:.2f} |"
+        )
+    if any("pesq" in summary["scores"][s] for s in sources):
+        lines += ["", "| system | PESQ-WB | STOI |", "|---|---|---|"]
+        for name, sc in systems:
+            lines.append(f"| {name} | {sc['speech']['pesq']:.2f} | {sc['speech']['stoi']:.3f} |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,82 @@
+"""Plots of an evaluation: per-source bars, and spectrograms of mixture, reference, estimate."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, no display
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_scores(summary: dict[str, Any], path: Path) -> None:
+    """Grouped bars: SDR per source for the model, the mixture floor and the IRM oracles."""
+    plt = _pyplot()
+    sources = summary["sources"] + ["mean"]
+    systems = [(summary["model"], summary["scores"])] + [
+        (name, summary["baselines"][key])
+        for name, key in (("mixture", "mixture"), ("IRM1", "irm1"), ("IRM2", "irm2"))
+    ]
+    x = np.arange(len(sources))
+    width = 0.8 / len(systems)
+    fig, ax = plt.subplots(figsize=(1.6 * len(sources) + 2, 4))
+    for i, (name, scores) in enumerate(systems):
+        ax.bar(x + i * width, [scores[s]["sdr"] for s in sources], width, label=name)
+    ax.set_xticks(x + 0.4 - width / 2, sources)
+    ax.set_ylabel("SDR (dB)")
+    ax.axhline(0, color="black", linewidth=0.5)
+    ax.set_title(f"{summary['model']} on {Path(summary['data']).name}")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_spectrograms(
+    track, estimates: dict[str, np.ndarray], sources: tuple[str, ...], path: Path, title: str
+) -> None:
+    """Rows: sources; columns: mixture, reference, estimate (dB magnitude, first 10 s)."""
+    plt = _pyplot()
+    n = min(track.mixture.shape[-1], 10 * track.sample_rate)
+
+    def spec(x: np.ndarray) -> np.ndarray:
+        mono = np.asarray(x)[..., :n].mean(axis=0)
+        frames = np.lib.stride_tricks.sliding_window_view(mono, 2048)[::512] * np.hanning(2048)
+        return 20 * np.log10(np.abs(np.fft.rfft(frames, axis=-1)).T + 1e-6)
+
+    mix = spec(track.mixture)
+    fig, axes = plt.subplots(len(sources), 3, figsize=(11, 2.2 * len(sources)), squeeze=False)
+    extent = (0, n / track.sample_rate, 0, track.sample_rate / 2000)
+    for row, s in enumerate(sources):
+        for col, (label, img) in enumerate(
+            (
+                ("mixture", mix),
+                (f"{s} reference", spec(track.stems[s])),
+                (f"{s} estimate", spec(estimates[s])),
+            )
+        ):
+            ax = axes[row, col]
+            ax.imshow(
+                img,
+                origin="lower",
+                aspect="auto",
+                extent=extent,
+                vmin=mix.max() - 80,
+                vmax=mix.max(),
+                cmap="magma",
+            )
+            ax.set_title(label, fontsize=9)
+            ax.set_ylabel("kHz", fontsize=8)
+    axes[-1, 1].set_xlabel("seconds")
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
