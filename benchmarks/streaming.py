@@ -93,6 +93,12 @@ class HsTasNetEngine:
         return fn(x), fn
 
 
+def test_input(channels: int, sample_rate: int, seconds: float) -> torch.Tensor:
+    """The benchmark's input ``[c, n]``: the same samples for every system at a given format."""
+    gen = torch.Generator().manual_seed(sample_rate * 10 + channels)
+    return torch.rand(channels, int(seconds * sample_rate), generator=gen) * 0.2 - 0.1
+
+
 def stand_ins() -> dict[str, DeepSampler]:
     """The shipped real-time models, or the same architectures where one has not shipped yet
     (speed does not depend on the weights)."""
@@ -132,7 +138,7 @@ def main() -> None:
     rows, peers = [], []
     for name, model in models.items():
         cfg = model.config
-        audio = torch.rand(cfg.audio_channels, int(args.seconds * cfg.sample_rate)) * 0.2 - 0.1
+        audio = test_input(cfg.audio_channels, cfg.sample_rate, args.seconds)
         hop_ms = 1000 * cfg.hop / cfg.sample_rate
         for engine_name in ("torch", "onnx"):
             times = {}
@@ -159,7 +165,7 @@ def main() -> None:
         torch.manual_seed(0)
         peer = HSTasNet(dim=128, small=True, num_basis=256).eval()
         engine = HsTasNetEngine(peer)
-        audio = torch.rand(2, int(args.seconds * 44100)) * 0.2 - 0.1
+        audio = test_input(2, 44100, args.seconds)  # the same input as the 44.1 kHz model
         times = {}
         for threads in (1, 2):
             torch.set_num_threads(threads)

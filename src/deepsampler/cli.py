@@ -121,7 +121,13 @@ def cmd_separate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _streaming_engine(sep, engine: str):
+def _device(value: str | None) -> int | str | None:
+    """A PortAudio device: an index given as digits, else a name (sounddevice matches names by
+    substring, so "1" must become the index 1)."""
+    return int(value) if value is not None and value.isdigit() else value
+
+
+def _streaming_engine(sep, engine: str, threads: int = 0):
     """The streaming engine for a loaded Separator's model."""
     from deepsampler.streaming import StreamingSeparator
 
@@ -132,7 +138,7 @@ def _streaming_engine(sep, engine: str):
     if engine == "onnx":
         from deepsampler.export.onnx_engine import OnnxStreamingSeparator
 
-        return OnnxStreamingSeparator.from_model(sep.model)
+        return OnnxStreamingSeparator.from_model(sep.model, threads=threads)
     return StreamingSeparator(sep.model)
 
 
@@ -142,7 +148,12 @@ def cmd_stream(args: argparse.Namespace) -> int:
     import torch
 
     from deepsampler.separator import Separator
-    from deepsampler.streaming.live import LiveSession, list_devices, open_device_stream
+    from deepsampler.streaming.live import (
+        LiveSession,
+        ThreadedWriter,
+        list_devices,
+        open_device_stream,
+    )
     from deepsampler.streaming.processor import StreamProcessor
 
     if args.list_devices:
@@ -159,7 +170,7 @@ def cmd_stream(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     sep = Separator(args.model, allow_untrained=args.allow_untrained)
-    engine = _streaming_engine(sep, args.engine)
+    engine = _streaming_engine(sep, args.engine, args.threads)
     cfg = sep.config
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, flush=True))
     say(f"{sep.describe()} | engine {args.engine}")
@@ -169,7 +180,17 @@ def cmd_stream(args: argparse.Namespace) -> int:
         raise DeepSamplerError(
             f"unknown stem(s) {unknown}; model {sep.name} gives {list(cfg.sources)}"
         )
+    if args.block < 0:
+        raise DeepSamplerError(f"--block {args.block}: use a positive number of samples")
     block = args.block or cfg.hop
+    play = (
+        [s.strip() for s in args.play.split(",") if s.strip()] if args.play else list(cfg.sources)
+    )
+    unknown_play = [s for s in play if s not in cfg.sources]
+    if unknown_play:
+        raise DeepSamplerError(
+            f"--play: unknown stem(s) {unknown_play}; model {sep.name} gives {list(cfg.sources)}"
+        )
     if args.input is not None:
         processor = StreamProcessor(engine, cfg.sample_rate, cfg.hop, block, args.realtime)
         result = sep.separate_file(
@@ -207,7 +228,7 @@ def cmd_stream(args: argparse.Namespace) -> int:
         for w, i in zip(writers, index, strict=True):
             w.write(y[i])
 
-    play = [s.strip() for s in args.play.split(",")] if args.play else list(cfg.sources)
+    writer = ThreadedWriter(write) if writers else None  # disk I/O off the audio thread
     session = LiveSession(
         engine,
         cfg.sample_rate,
@@ -215,10 +236,10 @@ def cmd_stream(args: argparse.Namespace) -> int:
         cfg.sources,
         play,
         cfg.hop,
-        on_output=write if writers else None,
+        on_output=writer.write if writer else None,
     )
     stream = open_device_stream(
-        session, cfg.sample_rate, block, args.input_device, args.output_device
+        session, cfg.sample_rate, block, _device(args.input_device), _device(args.output_device)
     )
     say(
         f"live: latency {engine.latency_samples / cfg.sample_rate * 1000:.1f} ms + device "
@@ -226,6 +247,9 @@ def cmd_stream(args: argparse.Namespace) -> int:
     )
     try:
         stats = session.run(stream, args.seconds)
+        if writer is not None:
+            writer.close()
+            write(session.finish())  # the last latency_samples still in the engine
     except BaseException:
         for w in writers:
             w.abort()
@@ -485,6 +509,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.func(args)
     except DeepSamplerError as exc:
         _error(str(exc))
+        return 1
+    except ImportError as exc:  # an optional extra is not installed
+        extra = {
+            "matplotlib": "eval",
+            "pesq": "eval",
+            "pystoi": "eval",
+            "scipy": "eval",
+            "onnx": "export",
+            "onnxruntime": "export",
+            "onnxscript": "export",
+        }
+        name = (exc.name or "").split(".")[0]
+        hint = f"pip install 'deepsampler[{extra[name]}]'" if name in extra else "reinstall"
+        _error(f"this command needs the '{name or exc}' package: {hint}")
         return 1
     except KeyboardInterrupt:
         _error("interrupted")

@@ -50,7 +50,11 @@ def test_evaluate_end_to_end(tmp_path, tiny_checkpoint, capsys):
         )
         == 0
     )
-    summary = json.loads((out / "summary.json").read_text())
+
+    def strict(token):
+        raise AssertionError(f"non-standard JSON token {token}")
+
+    summary = json.loads((out / "summary.json").read_text(), parse_constant=strict)
     assert summary["sources"] == list(SOURCES) and summary["stream"] is False
     for key in ("model", "data", "scores", "baselines", "tracks", "rtf", "latency_ms"):
         assert key in summary
@@ -245,6 +249,6 @@ def test_speech_data_adds_pesq_and_stoi(tmp_path):
         assert key in speech_scores
     assert (
         summary["baselines"]["irm2"]["speech"]["stoi"]
-        > summary["baselines"]["mixture"]["speech"]["stoi"] - 0.05
+        > summary["baselines"]["mixture"]["speech"]["stoi"]
     )
     assert "PESQ-WB" in (out / "summary.md").read_text()

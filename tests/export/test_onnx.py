@@ -94,3 +94,15 @@ def test_foreign_onnx_file_refused(tmp_path):
     onnx.save(helper.make_model(graph), path)
     with pytest.raises(Exception, match="not a DeepSampler streaming export"):
         OnnxStreamingSeparator.from_file(path)
+
+
+@pytest.mark.parametrize("length", [1, 90, 300, 600, 1000])
+def test_onnx_short_streams_with_lookahead(length):
+    """Streams shorter than the look-ahead: the drain must start at frame 0, not before."""
+    torch.manual_seed(4)
+    model = DeepSampler(preset_config("tiny", lookahead=3, depth=2, attn_window=6))
+    x = torch.rand(2, length, generator=torch.Generator().manual_seed(length)) * 2 - 1
+    ref = run(StreamingSeparator(model), x, 64)
+    got = run(OnnxStreamingSeparator.from_model(model), x, 64)
+    assert got.shape == ref.shape == (4, 2, length + model.config.latency_samples)
+    assert (got - ref).abs().max().item() < 1e-3

@@ -87,6 +87,8 @@ def test_stream_realtime_pacing_reports_deadlines(tmp_path, tiny_checkpoint, cap
     "args,message",
     [
         ([], "give one of --input FILE or --input-device"),
+        (["--input", "x.wav", "--output", "o", "--block", "-5"], "--block -5"),
+        (["--input", "x.wav", "--output", "o", "--play", "kazoo"], "--play: unknown stem(s)"),
         (["--input", "x.wav"], "--input FILE needs --output DIR"),
         (["--input-device", "0"], "--input-device needs --output DIR"),
     ],
@@ -131,6 +133,10 @@ class FakeStream:
             self.callback(self.audio[i : i + self.block], out, self.block, None, status)
             self.played.append(out)
 
+    @property
+    def active(self) -> bool:  # like sounddevice: False once the stream has stopped
+        return self.thread.is_alive()
+
     def __enter__(self):
         self.thread.start()
         return self
@@ -155,7 +161,9 @@ def test_live_callback_path_with_fake_stream(tiny_checkpoint):
         on_output=written.append,
     )
     fake = FakeStream(session.duplex_callback, mono, cfg.hop, status_every=5)
-    stats = session.run(fake, seconds=5)
+    start = time.perf_counter()
+    stats = session.run(fake, seconds=30)
+    assert time.perf_counter() - start < 10  # returned when the stream stopped, not at 30 s
     fake.thread.join()
     assert len(fake.played) == 20 and len(written) == 20
     summary = stats.summary()
@@ -193,3 +201,34 @@ def test_missed_deadlines_are_counted():
     assert stats.add(0.005, 10) is False  # 5 ms for a 10 ms block
     assert stats.add(0.02, 10) is True
     assert stats.summary()["missed_deadlines"] == 1
+
+
+def test_device_numbers_become_indices():
+    from deepsampler.cli import _device
+
+    assert _device("3") == 3 and _device("pulse") == "pulse" and _device(None) is None
+
+
+def test_threaded_writer_and_final_tail(tiny_checkpoint):
+    from deepsampler.streaming.live import ThreadedWriter
+
+    got = []
+    writer = ThreadedWriter(got.append)
+    for i in range(5):
+        writer.write(np.full((2, 3), i, np.float32))
+    writer.close()
+    assert [int(b[0, 0]) for b in got] == [0, 1, 2, 3, 4]
+    model = load_checkpoint(tiny_checkpoint).model
+    session = LiveSession(StreamingSeparator(model), 22050, 2, SOURCES, [], model.config.hop)
+    tail = session.finish()
+    assert tail.shape == (4, 2, model.config.latency_samples)
+
+
+def test_stats_memory_is_bounded():
+    from deepsampler.streaming import stats as stats_module
+
+    s = stats_module.HopStats(1000, 10)
+    for _ in range(stats_module.KEEP + 10):
+        s.add(0.001, 10)
+    assert len(s.compute_ms) == stats_module.KEEP
+    assert s.summary()["blocks"] == stats_module.KEEP + 10

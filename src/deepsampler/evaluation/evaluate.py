@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -62,7 +63,7 @@ def _aggregate(
     agg: dict[str, dict[str, float]] = {}
     for s in sources:
         keys = next(iter(tracks.values()))[s].keys()
-        agg[s] = {k: float(np.nanmedian([t[s][k] for t in tracks.values()])) for k in keys}
+        agg[s] = {k: _nanmedian([t[s][k] for t in tracks.values()]) for k in keys}
     keys = set.intersection(*(set(agg[s]) for s in sources))
     agg["mean"] = {k: float(np.mean([agg[s][k] for s in sources])) for k in sorted(keys)}
     return agg
@@ -93,7 +94,9 @@ def evaluate(
         k: {} for k in ("model", "mixture", "irm1", "irm2")
     }
     compute, audio = 0.0, 0.0
-    examples: dict[str, tuple[Track, dict[str, np.ndarray]]] = {}
+    # only the best and worst tracks so far are kept (for the spectrogram plots): memory stays
+    # at two tracks whatever the folder holds
+    extremes: dict[str, tuple[float, Track, dict[str, np.ndarray]]] = {}
     bar = None
     if progress:
         from tqdm import tqdm
@@ -120,7 +123,14 @@ def evaluate(
                 rows[key][track.name] = {
                     s: {k: float("nan") for k in rows["model"][track.name][s]} for s in sources
                 }
-        examples[track.name] = (track, estimates)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            mean_sdr = float(np.nanmean([rows["model"][track.name][s]["sdr"] for s in sources]))
+        key = -np.inf if np.isnan(mean_sdr) else mean_sdr
+        if "best" not in extremes or key > extremes["best"][0]:
+            extremes["best"] = (key, track, estimates)
+        if "worst" not in extremes or key < extremes["worst"][0]:
+            extremes["worst"] = (key, track, estimates)
         if bar is not None:
             bar.update(1)
     if bar is not None:
@@ -138,30 +148,46 @@ def evaluate(
         "latency_ms": latency_ms,
         "stft": {"n_fft": n_fft, "hop": hop},
     }
-    for s in sources:  # speech: improvement over the unprocessed mixture
+    for s in sources:  # speech: improvement over the unprocessed mixture, median over tracks
         for metric in ("pesq", "stoi"):
-            if metric in summary["scores"][s]:
-                summary["scores"][s][f"{metric}_improvement"] = (
-                    summary["scores"][s][metric] - summary["baselines"]["mixture"][s][metric]
-                )
-    (out / "summary.json").write_text(json.dumps(summary, indent=2, allow_nan=True))
+            if metric in summary["scores"][s] and baselines:
+                gains = [
+                    rows["model"][t][s][metric] - rows["mixture"][t][s][metric]
+                    for t in rows["model"]
+                ]
+                summary["scores"][s][f"{metric}_improvement"] = _nanmedian(gains)
+    (out / "summary.json").write_text(json.dumps(_json_safe(summary), indent=2))
     (out / "summary.md").write_text(markdown_table(summary))
     from deepsampler.evaluation.plots import plot_scores, plot_spectrograms
 
     plot_scores(summary, out / "scores.png")
-    by_sdr = sorted(
-        examples, key=lambda t: np.nanmean([rows["model"][t][s]["sdr"] for s in sources])
-    )
-    for label, name in (("worst", by_sdr[0]), ("best", by_sdr[-1])):
-        track, estimates = examples[name]
+    for label in ("worst", "best"):
+        _, track, estimates = extremes[label]
         plot_spectrograms(
             track,
             estimates,
             sources,
             out / f"spectrograms_{label}.png",
-            title=f"{label} track: {name}",
+            title=f"{label} track: {track.name}",
         )
     return summary
+
+
+def _nanmedian(values: list[float]) -> float:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN gives NaN, which is right
+        return float(np.nanmedian(values))
+
+
+def _json_safe(value: Any) -> Any:
+    """NaN and infinities become null: strict JSON for the scripts that read the summary."""
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
 
 
 def markdown_table(summary: dict[str, Any]) -> str:

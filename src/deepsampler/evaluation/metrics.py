@@ -45,7 +45,8 @@ def si_sdr(references: np.ndarray, estimates: np.ndarray) -> np.ndarray:
     e = e - e.mean(axis=1, keepdims=True)
     alpha = (e * r).sum(1, keepdims=True) / ((r * r).sum(1, keepdims=True) + EPS)
     target = alpha * r
-    return 10 * np.log10(((target**2).sum(1) + EPS) / (((e - target) ** 2).sum(1) + EPS))
+    score = 10 * np.log10(((target**2).sum(1) + EPS) / (((e - target) ** 2).sum(1) + EPS))
+    return np.where((r**2).sum(1) > 0, score, np.nan)  # undefined for a silent reference
 
 
 def usdr(references: np.ndarray, estimates: np.ndarray) -> np.ndarray:
@@ -53,7 +54,8 @@ def usdr(references: np.ndarray, estimates: np.ndarray) -> np.ndarray:
     r, e = _as3d(references), _as3d(estimates)
     num = (r**2).sum(axis=(1, 2))
     den = ((r - e) ** 2).sum(axis=(1, 2))
-    return 10 * np.log10((num + EPS) / (den + EPS))
+    score = 10 * np.log10((num + EPS) / (den + EPS))
+    return np.where(num > 0, score, np.nan)  # undefined for a silent reference, as museval
 
 
 def _speech_mono16k(x: np.ndarray, sample_rate: int) -> np.ndarray:
@@ -63,11 +65,13 @@ def _speech_mono16k(x: np.ndarray, sample_rate: int) -> np.ndarray:
 
 
 def pesq_wb(reference: np.ndarray, estimate: np.ndarray, sample_rate: int) -> float:
-    """Wide-band PESQ (MOS-LQO, 1.0-4.6) of one speech signal ``[c, n]`` or ``[n]``."""
-    from pesq import pesq
+    """Wide-band PESQ (MOS-LQO, 1.0-4.6) of one speech signal ``[c, n]`` or ``[n]``; NaN where
+    PESQ is undefined (no utterance detected, too short)."""
+    from pesq import PesqError, pesq
 
     ref, est = _speech_mono16k(reference, sample_rate), _speech_mono16k(estimate, sample_rate)
-    return float(pesq(16000, ref, est, "wb"))
+    score = pesq(16000, ref, est, "wb", on_error=PesqError.RETURN_VALUES)
+    return float(score) if score >= 0 else float("nan")  # negative values are error codes
 
 
 def stoi(

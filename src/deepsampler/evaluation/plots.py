@@ -49,6 +49,7 @@ def plot_spectrograms(
 
     def spec(x: np.ndarray) -> np.ndarray:
         mono = np.asarray(x)[..., :n].mean(axis=0)
+        mono = np.pad(mono, (0, max(0, 2048 - mono.size)))  # at least one frame
         frames = np.lib.stride_tricks.sliding_window_view(mono, 2048)[::512] * np.hanning(2048)
         return 20 * np.log10(np.abs(np.fft.rfft(frames, axis=-1)).T + 1e-6)
 

@@ -15,7 +15,7 @@ import io
 import json
 import logging
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -106,7 +106,6 @@ class OnnxStreamState:
     samples_out: int = 0
     last_frame: int | None = None  # set by flush: index of the stream's last real frame
     flushed: bool = False
-    extra: dict = field(default_factory=dict)
 
 
 class OnnxStreamingSeparator:
@@ -170,28 +169,29 @@ class OnnxStreamingSeparator:
         a = np.remainder(position * self.inv_freq, 2 * np.pi).astype(np.float32)
         return np.repeat(a, 2)[None]
 
-    def _slot_mask(self, slots: int, newest: int) -> np.ndarray:
+    @staticmethod
+    def _slot_mask(slots: int, newest: int, last_frame: int | None) -> np.ndarray:
         """Slot j of a cache whose newest entry is frame ``newest`` holds frame
-        ``newest - slots + 1 + j``; it counts if that frame exists."""
+        ``newest - slots + 1 + j``; it counts if that frame exists (``0 <= frame``, and
+        ``frame <= last_frame`` once the stream has ended)."""
         pos = newest - slots + 1 + np.arange(slots)
         ok = pos >= 0
-        if self._last is not None:
-            ok &= pos <= self._last
+        if last_frame is not None:
+            ok &= pos <= last_frame
         return ok
 
     def _run_frame(self, mag: np.ndarray, state: OnnxStreamState) -> np.ndarray:
         cfg = self.config
         f = state.next_frame
         i = f - cfg.lookahead
-        self._last = state.last_frame
         m0 = cfg.attn_window + cfg.lookahead
         m1 = cfg.attn_window if cfg.depth > 1 else 1
         feeds = {
             "mag": mag.astype(np.float32),
             "angles_new": self._angles(f),
             "angles_out": self._angles(i),
-            "key_mask0": self._slot_mask(m0, f),
-            "key_mask": self._slot_mask(m1, i),
+            "key_mask0": self._slot_mask(m0, f, state.last_frame),
+            "key_mask": self._slot_mask(m1, i, state.last_frame),
             "valid": np.array([1.0 if i >= 0 else 0.0], np.float32),
             **state.graph,
         }
@@ -255,9 +255,15 @@ class OnnxStreamingSeparator:
         state.inbuf = np.concatenate([state.inbuf, pad], -1)
         self._analyse_ready(state)
         state.last_frame = state.next_frame - 1
-        while state.spec_queue:  # drain the look-ahead with frames past the end masked out
-            masks = self._run_frame(np.zeros((1, cfg.audio_channels, cfg.n_fft // 2 + 1)), state)
-            self._synthesise(masks, state)
+        # drain the look-ahead: dummy frames past the end (masked out of attention) until the
+        # last real frame is synthesised; a stream shorter than the look-ahead has frames to
+        # synthesise only from index 0 on
+        silence = np.zeros((1, cfg.audio_channels, cfg.n_fft // 2 + 1))
+        while state.next_frame - cfg.lookahead <= state.last_frame:
+            index = state.next_frame - cfg.lookahead
+            masks = self._run_frame(silence, state)
+            if index >= 0:
+                self._synthesise(masks, state)
         self._emit(state, state.ola.shape[-1])
         total = state.samples_in + self.latency_samples
         tail = state.outq[..., : total - state.samples_out]

@@ -8,6 +8,8 @@ with a fake stream (CI has no sound card).
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -100,7 +102,7 @@ class LiveSession:
             if x.shape[0] == 1 and self.channels > 1:
                 x = np.repeat(x, self.channels, axis=0)
             y, self.state = self.engine.step(torch.from_numpy(x), self.state)
-            y = y.numpy() if isinstance(y, torch.Tensor) else np.asarray(y)
+            y = y.cpu().numpy() if isinstance(y, torch.Tensor) else np.asarray(y)
             if outdata is not None:
                 mix = y[self.play_index].sum(0) if self.play_index else np.zeros_like(y[0])
                 if mix.shape[0] != outdata.shape[1]:
@@ -120,17 +122,59 @@ class LiveSession:
 
     def run(self, stream: Any, seconds: float | None) -> HopStats:
         """Run ``stream`` (a started-on-enter context manager) for ``seconds`` (None: until
-        Ctrl-C); return the timing statistics."""
+        Ctrl-C or until the stream stops by itself); return the timing statistics."""
         deadline = None if seconds is None else time.monotonic() + seconds
         try:
             with stream:
                 while self.error is None and (deadline is None or time.monotonic() < deadline):
+                    if not getattr(stream, "active", True):  # the device went away, or ended
+                        break
                     time.sleep(0.02)
         except KeyboardInterrupt:
             pass
+        except Exception as exc:  # PortAudio errors when starting or stopping the device
+            raise DeepSamplerError(f"audio device: {exc}") from None
         if self.error is not None:
             raise DeepSamplerError(f"live processing stopped: {self.error}") from None
         return self.stats
+
+    def finish(self) -> np.ndarray | None:
+        """The stream's last ``latency_samples`` samples ``[s, c, n]`` (engines with flush)."""
+        flush = getattr(self.engine, "flush", None)
+        if flush is None:
+            return None
+        tail, self.state = flush(self.state)
+        tail = tail.cpu().numpy() if isinstance(tail, torch.Tensor) else np.asarray(tail)
+        return tail[0] if tail.ndim == 4 else tail
+
+
+class ThreadedWriter:
+    """Writes blocks handed over by the audio callback on a thread of its own, so disk I/O never
+    delays the callback. ``write`` enqueues; ``close`` drains the queue and joins."""
+
+    def __init__(self, write: Callable[[np.ndarray], None]) -> None:
+        self._write = write
+        self._queue: queue.Queue = queue.Queue()
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while (item := self._queue.get()) is not None:
+            if self.error is None:
+                try:
+                    self._write(item)
+                except BaseException as exc:  # reported by close()
+                    self.error = exc
+
+    def write(self, block: np.ndarray) -> None:
+        self._queue.put(block.copy())
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
+        if self.error is not None:
+            raise self.error
 
 
 def open_device_stream(

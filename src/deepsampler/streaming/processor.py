@@ -57,7 +57,7 @@ class StreamProcessor:
         start = time.perf_counter()
         y, self.state = self.engine.step(torch.from_numpy(np.ascontiguousarray(x)), self.state)
         self.stats.add(time.perf_counter() - start, x.shape[-1])
-        return self._trim(y.numpy() if isinstance(y, torch.Tensor) else np.asarray(y))
+        return self._trim(y.cpu().numpy() if isinstance(y, torch.Tensor) else np.asarray(y))
 
     def push(self, x: np.ndarray) -> list[np.ndarray]:
         self._pending = x if self._pending is None else np.concatenate([self._pending, x], -1)
@@ -72,6 +72,6 @@ class StreamProcessor:
         if self._pending is not None and self._pending.shape[-1]:
             out += self._run(self._pending)
         tail, self.state = self.engine.flush(self.state)
-        tail = tail.numpy() if isinstance(tail, torch.Tensor) else np.asarray(tail)
+        tail = tail.cpu().numpy() if isinstance(tail, torch.Tensor) else np.asarray(tail)
         out += self._trim(tail[0] if tail.ndim == 4 else tail)  # flush keeps the batch axis
         return out
