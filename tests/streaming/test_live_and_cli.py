@@ -232,3 +232,42 @@ def test_stats_memory_is_bounded():
         s.add(0.001, 10)
     assert len(s.compute_ms) == stats_module.KEEP
     assert s.summary()["blocks"] == stats_module.KEEP + 10
+
+
+def test_open_device_stream_builds_the_right_sounddevice_stream(monkeypatch, tiny_checkpoint):
+    """Input only -> InputStream with the input callback; with an output -> duplex Stream."""
+    from deepsampler.streaming import live
+
+    made = []
+
+    class FakeSd:
+        class PortAudioError(Exception):
+            pass
+
+        @staticmethod
+        def query_devices(device, kind):
+            if device == "missing":
+                raise ValueError("No input device matching 'missing'")
+            return {"max_input_channels": 1, "max_output_channels": 8}
+
+        @staticmethod
+        def InputStream(**kwargs):
+            made.append(("input", kwargs))
+            return kwargs
+
+        @staticmethod
+        def Stream(**kwargs):
+            made.append(("duplex", kwargs))
+            return kwargs
+
+    monkeypatch.setattr(live, "import_sounddevice", lambda: FakeSd)
+    model = load_checkpoint(tiny_checkpoint).model
+    session = LiveSession(StreamingSeparator(model), 22050, 2, SOURCES, ["bass"], 128)
+    live.open_device_stream(session, 22050, 256, 3, None)
+    live.open_device_stream(session, 22050, 256, 3, 5)
+    (kind1, kw1), (kind2, kw2) = made
+    assert kind1 == "input" and kw1["channels"] == 1 and kw1["callback"] == session.input_callback
+    assert kind2 == "duplex" and kw2["channels"] == (1, 2) and kw2["device"] == (3, 5)
+    assert kw2["samplerate"] == 22050 and kw2["blocksize"] == 256
+    with pytest.raises(Exception, match="audio device: No input device matching"):
+        live.open_device_stream(session, 22050, 256, "missing", None)

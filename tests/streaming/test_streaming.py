@@ -105,7 +105,7 @@ def test_state_survives_torch_save(tmp_path):
 def check_bounded(seconds: int) -> None:
     """Stream ``seconds`` at 22.05 kHz in 0.1 s blocks: once the attention window is full the
     K/V caches stop growing, and the state's size only wobbles with the hop phase."""
-    sep = make(lookahead=2, attn_window=16, depth=1)
+    sep = make(lookahead=2, attn_window=16, depth=2)
     state = sep.init_state()
     block = torch.rand(1, 2, 2205) * 0.1
     sizes, cache = [], []
@@ -114,8 +114,9 @@ def check_bounded(seconds: int) -> None:
         _, state = sep.step(block, state)
         if i >= 20:  # past the first 2 s (window 16 frames = 0.09 s)
             sizes.append(state.nbytes())
-            cache.append(state.keys[0].shape[2])
-    assert max(cache) <= 16 + 2 + 1
+            cache.append([k.shape[2] for k in state.keys])
+    assert max(c[0] for c in cache) <= 16 + 2 + 1  # first layer: window + look-ahead
+    assert max(c[1] for c in cache) <= 16 + 1  # later layers: the window
     half = len(sizes) // 2
     assert max(sizes[half:]) <= max(sizes[:half])  # no growth in the second half
     assert state.samples_in == steps * 2205
