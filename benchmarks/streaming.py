@@ -20,7 +20,6 @@ import json
 import platform
 import sys
 import time
-import types
 from pathlib import Path
 
 import numpy as np
@@ -54,23 +53,10 @@ def summarise(times_by_threads: dict[int, np.ndarray], hop_ms: float) -> dict[st
 
 
 def hs_tasnet_peer():
-    """The hs-tasnet package's model class. Its modules import I/O, plotting and data packages
-    that do not load beside torch 2.13 (torchaudio, torchcodec, librosa, musdb) and that the
-    model itself does not use: empty stand-ins are provided."""
-    for name in (
-        "torchaudio",
-        "torchaudio.transforms",
-        "torchaudio.functional",
-        "torchcodec",
-        "torchcodec.encoders",
-        "librosa",
-        "musdb",
-    ):
-        if name not in sys.modules:
-            stub = types.ModuleType(name)
-            stub.resample = stub.AudioEncoder = stub.DB = None
-            sys.modules[name] = stub
-    sys.modules["torchaudio"].transforms = sys.modules["torchaudio.transforms"]
+    """The hs-tasnet package's model class, imported behind peer_stubs' stand-ins for the
+    I/O, plotting and data packages it imports but its model does not use."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import peer_stubs  # noqa: F401
     from hs_tasnet import HSTasNet
 
     return HSTasNet

@@ -102,6 +102,21 @@ def band_edges(n_fft: int, sample_rate: int, bands: int = 8) -> np.ndarray:
     return np.maximum.accumulate(np.maximum(edges, np.arange(bands + 1)))
 
 
+def _band_spectra(
+    reference: np.ndarray,
+    estimate: np.ndarray,
+    sample_rate: int,
+    n_fft: int,
+    hop: int,
+    bands: int,
+) -> tuple[np.ndarray, np.ndarray, list[slice]]:
+    """STFTs of both signals and the bin slices of the bands."""
+    R = _stft(np.asarray(reference, float), n_fft, hop)
+    E = _stft(np.asarray(estimate, float), n_fft, hop)
+    edges = band_edges(n_fft, sample_rate, bands)
+    return R, E, [slice(edges[b], edges[b + 1]) for b in range(bands)]
+
+
 def band_phase_coherence(
     reference: np.ndarray,
     estimate: np.ndarray,
@@ -112,16 +127,10 @@ def band_phase_coherence(
 ) -> np.ndarray:
     """Per band: magnitude-weighted mean of ``cos(phase_est - phase_ref)`` over bins and frames,
     in [-1, 1] (1: phases agree). ``reference, estimate: [c, n]`` -> ``[bands]``."""
-    R, E = (
-        _stft(np.asarray(reference, float), n_fft, hop),
-        _stft(np.asarray(estimate, float), n_fft, hop),
-    )
-    cross = E * np.conj(R)
-    weight = np.abs(R) * np.abs(E)
-    edges = band_edges(n_fft, sample_rate, bands)
+    R, E, slices = _band_spectra(reference, estimate, sample_rate, n_fft, hop, bands)
+    cross, weight = E * np.conj(R), np.abs(R) * np.abs(E)
     out = np.empty(bands)
-    for b in range(bands):
-        sl = slice(edges[b], edges[b + 1])
+    for b, sl in enumerate(slices):
         w = weight[..., sl, :].sum()
         out[b] = np.real(cross[..., sl, :]).sum() / w if w > 0 else np.nan
     return out
@@ -136,10 +145,6 @@ def band_magnitude_error(
     bands: int = 8,
 ) -> np.ndarray:
     """Per band: mean absolute log-magnitude difference (dB) over bins and frames. ``[bands]``."""
-    R, E = (
-        _stft(np.asarray(reference, float), n_fft, hop),
-        _stft(np.asarray(estimate, float), n_fft, hop),
-    )
+    R, E, slices = _band_spectra(reference, estimate, sample_rate, n_fft, hop, bands)
     diff = np.abs(20 * np.log10(np.abs(E) + 1e-6) - 20 * np.log10(np.abs(R) + 1e-6))
-    edges = band_edges(n_fft, sample_rate, bands)
-    return np.array([diff[..., edges[b] : edges[b + 1], :].mean() for b in range(bands)])
+    return np.array([diff[..., sl, :].mean() for sl in slices])
