@@ -21,6 +21,16 @@ def track_name(path: Path) -> str:
     return path.parent.name if path.stem == "mixture" and path.parent.name else path.stem
 
 
+def _set_threads(threads: int) -> None:
+    """Apply ``--threads`` (0: torch's default) or refuse a negative count."""
+    if threads < 0:
+        raise DeepSamplerError(f"--threads {threads}: use a positive number (0 = default)")
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
 def _collect_inputs(inputs: Sequence[str], output: Path) -> list[tuple[Path, str]]:
     """Files to separate with their track names. Folders are searched recursively; in a folder
     holding a ``mixture.*`` (MUSDB18-HQ layout) only the mixture is taken, not the stems beside
@@ -59,7 +69,6 @@ def _collect_inputs(inputs: Sequence[str], output: Path) -> list[tuple[Path, str
 
 
 def cmd_separate(args: argparse.Namespace) -> int:
-    import torch
 
     from deepsampler.separator import Separator
 
@@ -68,10 +77,7 @@ def cmd_separate(args: argparse.Namespace) -> int:
         inputs.append(str(EXAMPLE))
     if not inputs:
         raise DeepSamplerError("no input given; pass audio files or folders (or --example)")
-    if args.threads < 0:
-        raise DeepSamplerError(f"--threads {args.threads}: use a positive number (0 = default)")
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    _set_threads(args.threads)
     files = _collect_inputs(inputs, Path(args.output))
     stems = [s.strip() for s in args.stems.split(",") if s.strip()] if args.stems else None
     sep = Separator(
@@ -145,8 +151,6 @@ def _streaming_engine(sep, engine: str, threads: int = 0):
 def cmd_stream(args: argparse.Namespace) -> int:
     import time
 
-    import torch
-
     from deepsampler.separator import Separator
     from deepsampler.streaming.live import (
         LiveSession,
@@ -165,10 +169,7 @@ def cmd_stream(args: argparse.Namespace) -> int:
         raise DeepSamplerError("--input FILE needs --output DIR (or use `deepsampler separate`)")
     if args.input_device is not None and args.output is None and args.output_device is None:
         raise DeepSamplerError("--input-device needs --output DIR and/or --output-device DEVICE")
-    if args.threads < 0:
-        raise DeepSamplerError(f"--threads {args.threads}: use a positive number (0 = default)")
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    _set_threads(args.threads)
     sep = Separator(args.model, allow_untrained=args.allow_untrained)
     engine = _streaming_engine(sep, args.engine, args.threads)
     cfg = sep.config
@@ -279,14 +280,12 @@ def cmd_export_onnx(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    import torch
 
     from deepsampler.evaluation.evaluate import evaluate
     from deepsampler.separator import Separator
     from deepsampler.streaming.processor import StreamProcessor
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    _set_threads(args.threads)
     sep = Separator(args.model, device=args.device, allow_untrained=args.allow_untrained)
     cfg = sep.config
     if args.stream:
