@@ -10,8 +10,11 @@ PYTHON="${PYTHON:-python3}"
 VENV="${VENV:-.venv}"
 TORCH_PIN="torch==2.13.0"
 
-# --- Debian packages (one per line in packaging/apt-packages.txt; '#' starts a comment) ---
-mapfile -t APT_PKGS < <(sed -e 's/#.*//' -e 's/[[:space:]]*$//' -e '/^$/d' packaging/apt-packages.txt)
+# --- Debian packages (one per line in packaging/apt-*.txt; '#' starts a comment) ---
+APT_LISTS=(packaging/apt-packages.txt)
+# the corpus synthesiser's packages come with the data extra (and dev, whose tests render)
+[[ ",$EXTRAS," =~ ,(data|dev), ]] && APT_LISTS+=(packaging/apt-data.txt)
+mapfile -t APT_PKGS < <(cat "${APT_LISTS[@]}" | sed -e 's/#.*//' -e 's/[[:space:]]*$//' -e '/^$/d')
 missing=()
 for p in "${APT_PKGS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
