@@ -66,9 +66,15 @@ def db_to_gain(db: float) -> float:
 
 
 def rms_db(x: np.ndarray) -> float:
-    """RMS level in dBFS over all channels; -inf dB is reported as -120."""
-    flat = np.ravel(x).astype(np.float64, copy=False)
-    rms = float(np.sqrt(np.dot(flat, flat) / flat.size)) if flat.size else 0.0
+    """RMS level in dBFS over all channels (float audio: 1.0 is full scale); silence is -120."""
+    flat = np.ravel(x).astype(np.float32, copy=False)
+    # einsum, not np.dot: a BLAS call would start OpenBLAS threads that compete with the other
+    # render workers for the cores
+    rms = (
+        float(np.sqrt(np.einsum("i,i->", flat, flat, dtype=np.float64) / flat.size))
+        if flat.size
+        else 0.0
+    )
     return 20.0 * np.log10(rms) if rms > 1e-6 else -120.0
 
 

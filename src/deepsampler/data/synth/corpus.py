@@ -37,6 +37,7 @@ from deepsampler.data.synth.common import (
 from deepsampler.errors import DeepSamplerError
 
 PRESET_NAMES = ("music4", "speech", "siren")
+_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 FORMAT_VERSION = 1
 
 
@@ -140,8 +141,8 @@ def write_track(
     mix_back = sf.read(partial / "mixture.wav", dtype="int16", always_2d=True)[0]
     if not np.array_equal(sum(v.astype(np.int32) for v in back.values()), mix_back):
         raise RuntimeError(f"{plan.name}: mixture != sum of stems after writing")
-    loudness = {s: round(rms_db(x.astype(np.float32) / 32768), 2) for s, x in stems16.items()}
-    loudness["mixture"] = round(rms_db(mix16.astype(np.float32) / 32768), 2)
+    loudness = {s: round(rms_db(x) - 90.309, 2) for s, x in stems16.items()}  # 20log10(32768)
+    loudness["mixture"] = round(rms_db(mix16) - 90.309, 2)
     record = {
         "plan": asdict(plan),
         "info": rendered.info,
@@ -237,9 +238,20 @@ def synth_corpus(
             _consume(results, records, bar, todo, start)
         else:
             ctx = mp.get_context("spawn")  # no inherited torch/OpenMP state in the workers
-            with ctx.Pool(workers, initializer=_init_worker, initargs=args) as workers_pool:
-                results = workers_pool.imap_unordered(_render_one, todo)
-                _consume(results, records, bar, todo, start)
+            # one thread per worker: the workers already fill the cores, and math-library
+            # thread pools (OpenBLAS, OpenMP) would only compete with them
+            saved = {k: os.environ.get(k) for k in _THREAD_VARS}
+            os.environ.update({k: "1" for k in _THREAD_VARS})
+            try:
+                with ctx.Pool(workers, initializer=_init_worker, initargs=args) as workers_pool:
+                    results = workers_pool.imap_unordered(_render_one, todo)
+                    _consume(results, records, bar, todo, start)
+            finally:
+                for k, v in saved.items():
+                    if v is None:
+                        os.environ.pop(k, None)
+                    else:
+                        os.environ[k] = v
     finally:
         bar.close()
         _WORKER.clear()
@@ -283,6 +295,9 @@ def summarise(
         info = rec["info"]
         for part in info.get("parts", []):
             instruments.setdefault(part["role"], Counter())[part["instrument"]] += 1
+        for key, kinds in info.items():  # speech/siren: noise_kinds, siren_kinds, ...
+            if key.endswith("_kinds") and isinstance(kinds, list):
+                instruments.setdefault(key[: -len("_kinds")], Counter()).update(map(str, kinds))
         if "style" in info:
             styles[info["style"]] += 1
         for s, v in rec["rms_dbfs"].items():

@@ -61,15 +61,8 @@ OTHER_PROGRAMS = {
               0: "grand piano", 60: "french horn", 57: "trombone", 46: "harp", 24: "nylon guitar",
               16: "drawbar organ", 89: "warm pad"},
 }  # fmt: skip
-DRUM_KIT_PROGRAMS = (
-    0,
-    8,
-    16,
-    24,
-    25,
-    32,
-    40,
-)  # GM standard, room, power, electronic, 808, jazz, brush
+# GM drum kits: standard, room, power, electronic, 808, jazz, brush
+DRUM_KIT_PROGRAMS = (0, 8, 16, 24, 25, 32, 40)
 SOUNDFONT_WEIGHTS = {"musescore": 0.45, "fluidr3": 0.4, "timgm6mb": 0.15}
 
 
@@ -167,8 +160,13 @@ class MusicPreset:
             stems[part.role] += audio
             parts_info.append({"role": part.role, "kind": part.kind, **desc})
         rt60 = float(rng.uniform(0.3, 2.2))
+        # bass stays dry (as in most mixes), other stems are dry a quarter of the time
+        # (close-miked, direct-injected); the rest share one room with their own send
         room = {
-            s: round(float(rng.uniform(0.0, 0.35 if s != "bass" else 0.1)), 3) for s in self.sources
+            s: 0.0
+            if s == "bass" or rng.random() < 0.25
+            else round(float(rng.uniform(0.05, 0.35)), 3)
+            for s in self.sources
         }
         stems = add_shared_reverb(stems, room, rng, sr, rt60)
         for s in self.sources:
@@ -227,11 +225,11 @@ class MusicPreset:
             speech = np.concatenate(
                 [load_real(speech_files[int(i)], singer.WORLD_RATE) for i in picks]
             )
-            speech = speech[: 12 * singer.WORLD_RATE]  # syllables wrap around; analysis is costly
+            speech = speech[: 8 * singer.WORLD_RATE]  # syllables wrap around; analysis is costly
             rel = [str(speech_files[int(i)].path.relative_to(pool.root)) for i in picks]
             what = {"instrument": "singer:real-speech", "speech": rel}
         else:
-            speech, meta = singer.espeak_lyrics(rng, int(min(24, max(8, len(notes)))))
+            speech, meta = singer.espeak_lyrics(rng, int(min(16, max(8, len(notes)))))
             what = {"instrument": f"singer:espeak:{meta['voice']}"}
         mono = singer.sing(speech, notes, seconds, rng)
         audio = resample(mono[None], singer.WORLD_RATE, self.sample_rate)
