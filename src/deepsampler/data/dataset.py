@@ -21,7 +21,6 @@ error (resample the corpus once, beforehand, rather than every segment at every 
 
 from __future__ import annotations
 
-import math
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +31,7 @@ import torch
 from torch.utils.data import Dataset, get_worker_info
 
 from deepsampler.audio import AUDIO_EXTENSIONS, audio_info
+from deepsampler.data.synth.common import rms_db
 from deepsampler.errors import AudioInputError, ConfigError, DeepSamplerError
 
 LAYOUT_HINT = "expected ROOT/<split>/<track>/<source>.wav, the MUSDB18-HQ layout"
@@ -241,12 +241,6 @@ def read_segment(path: Path, offset: int, frames: int, channels: int) -> np.ndar
     return segment
 
 
-def _rms_db(audio: np.ndarray) -> float:
-    """RMS level of ``audio`` in dBFS (``-inf`` for digital silence)."""
-    power = float(np.mean(np.square(audio, dtype=np.float64)))
-    return 10.0 * math.log10(power) if power > 0 else -math.inf
-
-
 class StemDataset(Dataset):
     """Examples ``{"mixture": [c, n], "stems": [s, c, n]}`` (float32) from stem folders.
 
@@ -363,7 +357,7 @@ class StemDataset(Dataset):
             self._read(places[g][0], src, places[g][1])
             for g, src in zip(group, cfg.sources, strict=True)
         ]
-        silent = [_rms_db(x) < cfg.silence_db for x in stems]
+        silent = [rms_db(x) < cfg.silence_db for x in stems]
         tries = 1
         while cfg.skip_silent and any(silent) and tries < cfg.max_tries:
             redraw = sorted({g for g, quiet in zip(group, silent, strict=True) if quiet})
@@ -372,7 +366,7 @@ class StemDataset(Dataset):
             for s, (g, src) in enumerate(zip(group, cfg.sources, strict=True)):
                 if g in redraw:
                     stems[s] = self._read(places[g][0], src, places[g][1])
-                    silent[s] = _rms_db(stems[s]) < cfg.silence_db
+                    silent[s] = rms_db(stems[s]) < cfg.silence_db
             self._count("silent_redraws", len(redraw))
             tries += 1
         if cfg.skip_silent and any(silent):
@@ -398,7 +392,7 @@ class StemDataset(Dataset):
     def _valid_stems(self, index: int) -> list[np.ndarray]:
         track, offset = self._valid_plan[index]
         stems = [self._read(track, src, offset) for src in self.config.sources]
-        self._count_silence([_rms_db(x) < self.config.silence_db for x in stems])
+        self._count_silence([rms_db(x) < self.config.silence_db for x in stems])
         return stems
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:

@@ -121,11 +121,7 @@ def add_reverb(
     The output keeps the input's length (the tail past the end is cut)."""
     if wet <= 0:
         return x
-    from scipy.signal import fftconvolve
-
-    ir = room_impulse(rng, sr, x.shape[0], rt60)
-    tail = fftconvolve(x, ir, axes=1)[:, : x.shape[1]]
-    return ((1 - wet) * x + wet * tail).astype(np.float32)
+    return add_shared_reverb({"x": x}, {"x": wet}, rng, sr, rt60)["x"]
 
 
 @dataclass(frozen=True)
@@ -248,8 +244,8 @@ def add_shared_reverb(
 ) -> dict[str, np.ndarray]:
     """Put every stem ``[c, n]`` in one room, each with its own ``wets[source]`` send (0..1).
 
-    Same result as ``add_reverb`` per stem with one impulse response, but the response's
-    spectrum is computed once for all stems."""
+    The response's spectrum is computed once for all stems (``add_reverb`` is the one-stem
+    case)."""
     import scipy.fft
 
     first = next(iter(stems.values()))

@@ -222,7 +222,6 @@ def synth_corpus(
     from tqdm import tqdm
 
     start = time.perf_counter()
-    rendered_seconds = 0.0
     bar = tqdm(
         total=len(plans),
         initial=len(plans) - len(todo),

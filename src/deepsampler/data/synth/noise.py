@@ -166,14 +166,6 @@ def active_mask(
     return np.repeat(act, hop)[:n]
 
 
-def rms_dbfs(x: np.ndarray) -> float:
-    """RMS level in dBFS of ``x`` (any shape), -120 for silence: ``common.rms_db`` without its
-    BLAS dot product, whose worker threads then spin on the other core for a while after each
-    call and steal CPU from a parallel corpus worker."""
-    rms = float(np.sqrt(np.mean(np.square(x, dtype=np.float64)))) if x.size else 0.0
-    return 20.0 * np.log10(rms) if rms > 1e-6 else -120.0
-
-
 def masked_rms_db(x: np.ndarray, mask: np.ndarray) -> float:
     """RMS in dBFS of ``x [..., n]`` over the samples where ``mask [n]`` is true (all if none)."""
     sel = x[..., mask] if mask.any() else x

@@ -30,6 +30,7 @@ from deepsampler.data.synth.common import (
     db_to_gain,
     fit_length,
     require_program,
+    rms_db,
     stable_hash,
 )
 from deepsampler.data.synth.speech import (
@@ -451,6 +452,6 @@ class SirenPreset:
             "background_kinds": [c["kind"] for c in p["background"]],
             "peak_limit_db": limited,
             "real_files": p["real_files"],
-            "loudness_db": {k: round(float(N.rms_dbfs(v)), 2) for k, v in stems.items()},
+            "loudness_db": {k: round(float(rms_db(v)), 2) for k, v in stems.items()},
         }
         return RenderedTrack(stems, info)

@@ -33,6 +33,7 @@ from deepsampler.data.synth.common import (
     fit_length,
     load_real,
     require_program,
+    rms_db,
     stable_hash,
 )
 
@@ -498,7 +499,7 @@ def render_components(
         else:
             x = N.render(kind, p, rng, n, sr)
         x = x * db_to_gain(c["gain_db"]) * N.slow_gain(rng, n, sr, c["swell_db"], c["swell_s"])
-        fact["rms_db"] = round(N.rms_dbfs(x), 2)
+        fact["rms_db"] = round(rms_db(x), 2)
         facts.append(fact)
         out += x
     return out, facts
@@ -634,7 +635,7 @@ class SpeechPreset:
             "speech_active_rms_db": round(N.masked_rms_db(stems["speech"][0], mask), 2),
             "peak_limit_db": limited,
             "real_files": p["real_files"],
-            "loudness_db": {k: round(N.rms_dbfs(v), 2) for k, v in stems.items()},
+            "loudness_db": {k: round(rms_db(v), 2) for k, v in stems.items()},
         }
         return RenderedTrack(stems, info)
 
