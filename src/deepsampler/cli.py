@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -520,6 +521,29 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument("--plot", help="also write these statistics as a PNG")
     stats.set_defaults(func=cmd_data_stats)
 
+    train = sub.add_parser(
+        "train",
+        help="train a separator from a YAML config",
+        description="Train a separator as a YAML config says (configs/*.yaml), with key=value "
+        "overrides (dotted keys reach sections: optim.lr=3e-4 data.segment_seconds=2). Writes "
+        "OUT/config.yaml, checkpoints (last.pt resumable, best.pt, final.pt), metrics.jsonl and "
+        "TensorBoard logs (OUT/tb). Running the same command again resumes from the last "
+        "checkpoint exactly. Under `torchrun --nproc_per_node N` it trains with DDP.",
+    )
+    train.add_argument("--config", required=True, help="YAML training config")
+    train.add_argument(
+        "overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. steps=2000"
+    )
+    train.add_argument("--out", help="run folder (default: experiments/<name>)")
+    train.add_argument(
+        "--minutes", type=float, help="stop cleanly after this much wall time (resume later)"
+    )
+    train.add_argument(
+        "--max-steps", type=int, help="stop cleanly after this many steps in total (resume later)"
+    )
+    train.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    train.set_defaults(func=cmd_train)
+
     models = sub.add_parser("models", help="list the shipped models")
     models.set_defaults(func=cmd_models)
 
@@ -558,6 +582,33 @@ def cmd_data_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    from deepsampler.training.config import load_train_config
+    from deepsampler.training.trainer import Trainer
+
+    if args.minutes is not None and not args.minutes > 0:
+        raise DeepSamplerError(f"--minutes {args.minutes}: use a positive number")
+    if args.max_steps is not None and args.max_steps < 1:
+        raise DeepSamplerError(f"--max-steps {args.max_steps}: use a positive number")
+    config = load_train_config(args.config, args.overrides)
+    out = Path(args.out) if args.out else Path("experiments") / config.name
+    result = Trainer(
+        config, out, minutes=args.minutes, max_steps=args.max_steps, progress=not args.quiet
+    ).run()
+    if int(os.environ.get("RANK", "0")) == 0:
+        state = "finished" if result.finished else "stopped (run the same command to resume)"
+        best = (
+            f"best valid SDR {result.best_sdr:.2f} dB at step {result.best_step}"
+            if result.best_sdr is not None
+            else "not validated yet"
+        )
+        print(
+            f"train: {state} at step {result.step}/{config.steps} after "
+            f"{result.train_seconds / 60:.1f} min of training; {best}; run folder {out}"
+        )
+    return 0
+
+
 def cmd_data_stats(args: argparse.Namespace) -> int:
     from deepsampler.data.synth.report import format_summary, load_summary, plot_summary
 
@@ -588,6 +639,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "fluidsynth": "data",
             "music21": "data",
             "pyworld": "data",
+            "tensorboard": "train",
         }
         name = (exc.name or "").split(".")[0]
         hint = f"pip install 'deepsampler[{extra[name]}]'" if name in extra else "reinstall"

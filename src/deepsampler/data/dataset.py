@@ -7,13 +7,16 @@ folder once, from file headers only, and refuses anything it cannot use with a o
 
 Training examples are mixed on the fly: a random segment per source, optionally each from another
 track (cross-track remixing), random per-stem gains and channel swaps; the mixture is always the
-exact sum of the returned stems (a ``mixture`` file on disk is never used). Only the segment is
+exact sum of the returned stems (a ``mixture`` file on disk is never used). With
+``real_stem_probability`` > 0, each source's segment is replaced, with that probability, by a
+segment of a real recording of that source (:class:`~deepsampler.data.real_stems.RealStemPool`)
+before the gains and channel swaps. Only the segment is
 read from disk, and no file stays open between items, so long tracks and many DataLoader workers
 are cheap. Every random choice comes from a generator seeded by ``(seed, epoch, index)``: an
 example is the same whatever the worker count or order.
 
 Validation examples are a fixed list of evenly spaced segments, all stems from the same track,
-without augmentation.
+without augmentation or real stems.
 
 Sample rates are not converted: stems at another rate than ``DatasetConfig.sample_rate`` are an
 error (resample the corpus once, beforehand, rather than every segment at every epoch).
@@ -31,13 +34,21 @@ import torch
 from torch.utils.data import Dataset, get_worker_info
 
 from deepsampler.audio import AUDIO_EXTENSIONS, audio_info
+from deepsampler.data.real_stems import RealStemPool
 from deepsampler.data.synth.common import rms_db
 from deepsampler.errors import AudioInputError, ConfigError, DeepSamplerError
 
 LAYOUT_HINT = "expected ROOT/<split>/<track>/<source>.wav, the MUSDB18-HQ layout"
 SPLIT_NAMES = ("train", "valid", "test")
 _MAX_WORKER_SLOTS = 256
-_STAT_NAMES = ("examples", "silent_redraws", "gave_up", "silent_examples", "all_silent_examples")
+_STAT_NAMES = (
+    "examples",
+    "silent_redraws",
+    "gave_up",
+    "silent_examples",
+    "all_silent_examples",
+    "real_stems",
+)
 
 
 @dataclass(frozen=True)
@@ -52,6 +63,13 @@ class DatasetConfig:
     ``silence_db`` (dBFS) is re-drawn, at most ``max_tries`` times in all; after that the last
     draw is kept and counted in :attr:`StemDataset.stats`. ``examples_per_epoch`` is the training
     length, ``valid_examples`` the most segments in the fixed validation set.
+
+    Real stems (training only): each source of an example is, with probability
+    ``real_stem_probability``, a segment of a real recording of that source instead, at a random
+    RMS level in ``real_rms_db`` (dBFS; the corpus stems sit around -27, p10..p90 -31..-22),
+    before gains and channel swaps. ``real_pool`` says where the recordings come from: "auto"
+    (``$DEEPSAMPLER_TRAIN_REAL`` or ``../shared/train-real`` if present, plus the installed
+    Debian packages, see :meth:`RealStemPool.from_default`), "none", or a pool folder.
     """
 
     segment_seconds: float = 3.0
@@ -67,6 +85,9 @@ class DatasetConfig:
     examples_per_epoch: int = 1000
     valid_examples: int = 64
     seed: int = 0
+    real_stem_probability: float = 0.0
+    real_rms_db: tuple[float, float] = (-32.0, -22.0)
+    real_pool: str = "auto"
 
     def __post_init__(self) -> None:
         problems = []
@@ -78,11 +99,17 @@ class DatasetConfig:
             problems.append("sources must not include 'mixture' (it is the sum of the stems)")
         if self.sample_rate <= 0 or self.channels <= 0:
             problems.append("sample_rate and channels must be > 0")
-        for name in ("remix_probability", "channel_swap"):
+        for name in ("remix_probability", "channel_swap", "real_stem_probability"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 problems.append(f"{name} must be in [0, 1], got {getattr(self, name)}")
         if len(self.gain_db) != 2 or self.gain_db[0] > self.gain_db[1]:
             problems.append(f"gain_db must be (low, high) with low <= high, got {self.gain_db}")
+        if len(self.real_rms_db) != 2 or self.real_rms_db[0] > self.real_rms_db[1]:
+            problems.append(
+                f"real_rms_db must be (low, high) with low <= high, got {self.real_rms_db}"
+            )
+        if not str(self.real_pool).strip():
+            problems.append("real_pool must be 'auto', 'none' or a folder")
         if self.max_tries < 1 or self.examples_per_epoch < 1 or self.valid_examples < 1:
             problems.append("max_tries, examples_per_epoch and valid_examples must be >= 1")
         if problems:
@@ -254,11 +281,21 @@ class StemDataset(Dataset):
     epoch. ``train=False``: a fixed list of at most ``config.valid_examples`` segments (see
     :meth:`validation_plan`).
 
-    Counters of silent draws, shared with DataLoader workers, are in :attr:`stats`.
+    ``real_pool`` (training only) is the pool of real stems to swap in when
+    ``config.real_stem_probability`` > 0, instead of the one ``config.real_pool`` names (built
+    here, once; DataLoader workers inherit it). Validation datasets never swap.
+
+    Counters of silent draws and swapped stems, shared with DataLoader workers, are in
+    :attr:`stats`.
     """
 
     def __init__(
-        self, root: str | Path, split: str | None, config: DatasetConfig, train: bool
+        self,
+        root: str | Path,
+        split: str | None,
+        config: DatasetConfig,
+        train: bool,
+        real_pool: RealStemPool | None = None,
     ) -> None:
         self.root = Path(root)
         self.split = split
@@ -269,12 +306,29 @@ class StemDataset(Dataset):
         frames = np.array([t.frames for t in self.tracks], dtype=np.float64)
         self._track_weights = frames / frames.sum()
         self._valid_plan = self.validation_plan() if not train else []
+        self.real_pool = self._real_pool(real_pool) if train else None
         # Shared memory, so that workers see set_epoch and the trainer sees the workers' counts;
         # one row per worker (row 0: the main process), so no two processes write the same cell.
         self._epoch = torch.zeros(1, dtype=torch.int64).share_memory_()
         self._stats = torch.zeros(
             _MAX_WORKER_SLOTS + 1, len(_STAT_NAMES), dtype=torch.int64
         ).share_memory_()
+
+    def _real_pool(self, given: RealStemPool | None) -> RealStemPool | None:
+        cfg = self.config
+        if cfg.real_stem_probability <= 0:
+            return given
+        if given is None:
+            if cfg.real_pool == "none":
+                return None
+            root = None if cfg.real_pool == "auto" else cfg.real_pool
+            given = RealStemPool.from_default(cfg.sample_rate, cfg.sources, root=root)
+        if given.sample_rate != cfg.sample_rate:
+            raise ConfigError(
+                f"real stem pool is at {given.sample_rate} Hz but the dataset at "
+                f"{cfg.sample_rate} Hz; build the pool with sample_rate={cfg.sample_rate}"
+            )
+        return given
 
     def __len__(self) -> int:
         return self.config.examples_per_epoch if self.train else len(self._valid_plan)
@@ -296,7 +350,8 @@ class StemDataset(Dataset):
         ``examples`` returned; ``silent_redraws``: draws re-done because a source was silent
         (``skip_silent``); ``gave_up``: examples returned with a silent source after
         ``max_tries`` draws; ``silent_examples``: examples returned with at least one silent
-        source; ``all_silent_examples``: examples whose every source (so the mixture) is silent.
+        source; ``all_silent_examples``: examples whose every source (so the mixture) is silent;
+        ``real_stems``: stems replaced by a real recording.
         """
         totals = self._stats.sum(0).tolist()
         return dict(zip(_STAT_NAMES, (int(v) for v in totals), strict=True))
@@ -348,27 +403,41 @@ class StemDataset(Dataset):
         """Per-source ``[c, n]`` segments after augmentation, for training item ``index``."""
         cfg = self.config
         rng = np.random.default_rng([cfg.seed, self.epoch, index])
+        # Which sources are real recordings: drawn first, and only when swapping is on, so that
+        # with probability 0 (or no pool) the examples are exactly those without real stems.
+        pool = self.real_pool
+        real = [False] * len(cfg.sources)
+        if pool and cfg.real_stem_probability > 0:
+            chosen = rng.random(len(cfg.sources)) < cfg.real_stem_probability
+            real = [bool(c) and pool.has(src) for c, src in zip(chosen, cfg.sources, strict=True)]
         # Group 0 is the base place shared by the sources not remixed; each remixed source is a
         # group of its own. A silent source re-draws its group's place (skip_silent).
         remixed = rng.random(len(cfg.sources)) < cfg.remix_probability
         group = [1 + s if remixed[s] else 0 for s in range(len(cfg.sources))]
         places = {g: self._draw_place(rng) for g in sorted(set(group))}
+        n, c = self.segment_samples, cfg.channels
         stems = [
-            self._read(places[g][0], src, places[g][1])
-            for g, src in zip(group, cfg.sources, strict=True)
+            np.zeros((c, n), np.float32) if real[s] else self._read(places[g][0], src, places[g][1])
+            for s, (g, src) in enumerate(zip(group, cfg.sources, strict=True))
         ]
-        silent = [rms_db(x) < cfg.silence_db for x in stems]
+        silent = [not real[s] and rms_db(x) < cfg.silence_db for s, x in enumerate(stems)]
         tries = 1
         while cfg.skip_silent and any(silent) and tries < cfg.max_tries:
             redraw = sorted({g for g, quiet in zip(group, silent, strict=True) if quiet})
             for g in redraw:
                 places[g] = self._draw_place(rng)
             for s, (g, src) in enumerate(zip(group, cfg.sources, strict=True)):
-                if g in redraw:
+                if g in redraw and not real[s]:
                     stems[s] = self._read(places[g][0], src, places[g][1])
                     silent[s] = rms_db(stems[s]) < cfg.silence_db
             self._count("silent_redraws", len(redraw))
             tries += 1
+        for s, src in enumerate(cfg.sources):
+            if real[s]:
+                assert pool is not None
+                stems[s] = pool.draw(src, n, c, rng, rms_db=cfg.real_rms_db)
+                silent[s] = rms_db(stems[s]) < cfg.silence_db
+                self._count("real_stems")
         if cfg.skip_silent and any(silent):
             self._count("gave_up")
         self._count_silence(silent)
