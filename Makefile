@@ -1,4 +1,5 @@
-# The two commands of the README: `make demo` (set up, separate the bundled example) and
+# The two commands of the README: `make demo` (set up with the plot extra, separate the bundled
+# example with music4-rt and draw the stems' spectrograms) and
 # `make test` (set up with the dev extra, run the fast test suite).
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -12,8 +13,9 @@ setup:
 setup-dev:
 	bash scripts/setup.sh dev
 
-demo: setup
-	$(BIN)/deepsampler separate --example -o $(OUT) --model toy4-demo
+demo:
+	bash scripts/setup.sh plot
+	$(BIN)/deepsampler separate --example --plot -o $(OUT) --model music4-rt
 
 test: setup-dev
 	$(BIN)/python -m pytest -q

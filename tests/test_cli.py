@@ -35,6 +35,19 @@ def test_separate_end_to_end(tmp_path, tiny_checkpoint, capsys):
     assert sorted(p.name for p in (out / "song").iterdir()) == sorted(f"{s}.wav" for s in SOURCES)
 
 
+def test_separate_plot_writes_a_spectrogram_png(tmp_path, tiny_checkpoint, capsys):
+    song = tmp_path / "song.wav"
+    write_tone(song, seconds=1.0, sr=22050)
+    out = tmp_path / "out"
+    assert run_cli("separate", song, "-o", out, "--model", tiny_checkpoint, "--plot", "-q") == 0
+    png = out / "song" / "spectrograms.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    from PIL import Image
+
+    width, height = Image.open(png).size
+    assert width > 500 and height > 500  # mixture + 4 stem rows
+
+
 def test_stems_format_and_resampling(tmp_path, tiny_checkpoint):
     song = tmp_path / "hi.flac"
     ref = write_tone(song, seconds=1.3, sr=48000, subtype="PCM_24")  # model runs at 22.05 kHz

@@ -69,6 +69,24 @@ def _collect_inputs(inputs: Sequence[str], output: Path) -> list[tuple[Path, str
     return [(f, track_name(f)) for f in files]
 
 
+def _plot_separation(mixture_path: Path, result, sep) -> Path:
+    """PNG of the mixture's and the written stems' spectrograms, beside the stems."""
+    from deepsampler.audio import read_audio
+    from deepsampler.evaluation.plots import plot_stem_spectrograms
+
+    mixture, sr = read_audio(mixture_path)
+    stems = {name: read_audio(stem_path)[0] for name, stem_path in result.stems.items()}
+    folder = next(iter(result.stems.values())).parent
+    return plot_stem_spectrograms(
+        mixture,
+        stems,
+        sr,
+        folder / "spectrograms.png",
+        f"{result.track}: {sep.loaded.metadata.get('name', 'model')} "
+        f"({sep.latency_ms:.1f} ms latency)",
+    )
+
+
 def cmd_separate(args: argparse.Namespace) -> int:
 
     from deepsampler.separator import Separator
@@ -122,6 +140,8 @@ def cmd_separate(args: argparse.Namespace) -> int:
                 f"  note: {result.clipped_samples} samples clipped to [-1, 1] for {args.format}; "
                 f"use --format wav (32-bit float) to keep them"
             )
+        if args.plot:
+            say(f"  spectrograms: {_plot_separation(path, result, sep)}")
     if failures:
         _error(f"{failures} of {len(files)} input(s) failed")
         return 1
@@ -422,6 +442,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="accept a checkpoint with untrained weights (pipeline testing only)",
     )
     sep.add_argument("--example", action="store_true", help="also separate the bundled example")
+    sep.add_argument(
+        "--plot",
+        action="store_true",
+        help="also write OUT/<track>/spectrograms.png (mixture and stems; needs matplotlib)",
+    )
     sep.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     sep.set_defaults(func=cmd_separate)
 

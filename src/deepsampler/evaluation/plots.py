@@ -40,6 +40,48 @@ def plot_scores(summary: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
+def db_spectrogram(audio: np.ndarray, n_fft: int = 2048, hop: int = 512) -> np.ndarray:
+    """``[channels, samples]`` -> dB magnitude ``[n_fft // 2 + 1, frames]`` of the channel mean
+    (Hann window; at least one frame)."""
+    mono = np.asarray(audio, dtype=np.float64).reshape(-1, np.shape(audio)[-1]).mean(axis=0)
+    mono = np.pad(mono, (0, max(0, n_fft - mono.size)))
+    frames = np.lib.stride_tricks.sliding_window_view(mono, n_fft)[::hop] * np.hanning(n_fft)
+    return 20 * np.log10(np.abs(np.fft.rfft(frames, axis=-1)).T + 1e-6)
+
+
+def plot_stem_spectrograms(
+    mixture: np.ndarray,
+    stems: dict[str, np.ndarray],
+    sample_rate: int,
+    path: Path,
+    title: str,
+    max_seconds: float = 30.0,
+) -> Path:
+    """One row per signal (the mixture, then each stem ``[channels, samples]``): dB spectrograms
+    on a shared colour scale (the mixture's top 80 dB), first ``max_seconds`` s. Writes a PNG."""
+    plt = _pyplot()
+    n = min(mixture.shape[-1], int(max_seconds * sample_rate))
+    rows = [("mixture", mixture)] + list(stems.items())
+    images = [(name, db_spectrogram(np.asarray(x)[..., :n])) for name, x in rows]
+    top = images[0][1].max()
+    fig, axes = plt.subplots(
+        len(rows), 1, figsize=(10, 1.7 * len(rows) + 0.6), squeeze=False, layout="constrained"
+    )
+    extent = (0, n / sample_rate, 0, sample_rate / 2000)
+    for ax, (name, img) in zip(axes[:, 0], images, strict=True):
+        shown = ax.imshow(
+            img, origin="lower", aspect="auto", extent=extent, vmin=top - 80, vmax=top, cmap="magma"
+        )
+        ax.set_ylabel(f"{name}\nkHz", fontsize=8)
+    axes[-1, 0].set_xlabel("seconds")
+    fig.colorbar(shown, ax=axes[:, 0].tolist(), label="dB", shrink=0.6)
+    fig.suptitle(title)
+    path = Path(path)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
 def plot_spectrograms(
     track, estimates: dict[str, np.ndarray], sources: tuple[str, ...], path: Path, title: str
 ) -> None:
@@ -48,10 +90,7 @@ def plot_spectrograms(
     n = min(track.mixture.shape[-1], 10 * track.sample_rate)
 
     def spec(x: np.ndarray) -> np.ndarray:
-        mono = np.asarray(x)[..., :n].mean(axis=0)
-        mono = np.pad(mono, (0, max(0, 2048 - mono.size)))  # at least one frame
-        frames = np.lib.stride_tricks.sliding_window_view(mono, 2048)[::512] * np.hanning(2048)
-        return 20 * np.log10(np.abs(np.fft.rfft(frames, axis=-1)).T + 1e-6)
+        return db_spectrogram(np.asarray(x)[..., :n])
 
     mix = spec(track.mixture)
     fig, axes = plt.subplots(len(sources), 3, figsize=(11, 2.2 * len(sources)), squeeze=False)

@@ -301,7 +301,9 @@ class Trainer:
             try:
                 summary = json.loads(corpus.read_text())
                 record["corpus"] = {
-                    k: summary[k] for k in ("preset", "settings", "splits") if k in summary
+                    k: summary[k]
+                    for k in ("settings", "tracks_per_split", "hours_per_split")
+                    if k in summary
                 }
             except (OSError, ValueError):
                 pass

@@ -1,0 +1,255 @@
+#!/usr/bin/env python
+"""Ship a trained run as a named model: evaluate it, copy its weights into
+``src/deepsampler/pretrained/<name>.pt`` and write the model card ``<name>.md`` beside them.
+
+    .venv/bin/python scripts/ship_model.py --run experiments/music4-rt --name music4-rt \\
+        --test-data data/music4-4h/test --real-data ../shared/eval/real-music
+
+The checkpoint shipped is the run's ``best.pt`` (chosen on the corpus's *validation* split during
+training) or ``--checkpoint final``; the evaluation sets only measure it, they never choose it.
+Every number on the card comes from ``deepsampler evaluate`` runs written under
+``experiments/cards/<name>/`` and the card lists the commands.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from deepsampler.models import load_checkpoint, save_checkpoint
+from deepsampler.models.registry import PRETRAINED_DIR
+
+BIN = Path(sys.executable).parent
+# The README of ../shared/train-real: its MedleyDB "Music Delta" drum stems share a series, studio
+# and probably kit with this evaluation excerpt, so the mean is also given without it.
+RELATED_TRACK = "musdb18_sample_music_delta_80s_rock"
+
+
+def run_evaluate(data: str, checkpoint: Path, out: Path, threads: int) -> dict[str, Any]:
+    cmd = [
+        str(BIN / "deepsampler"),
+        "evaluate",
+        "--data",
+        data,
+        "--model",
+        str(checkpoint),
+        "--out",
+        str(out),
+        "--threads",
+        str(threads),
+        "-q",
+    ]
+    print("$", " ".join(cmd), flush=True)
+    subprocess.run(cmd, check=True)
+    return json.loads((out / "summary.json").read_text())
+
+
+def fmt(value: float | None) -> str:
+    return (
+        "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.2f}"
+    )
+
+
+def source_table(summary: dict[str, Any], metrics: list[str]) -> str:
+    """Rows: sources + mean; columns: the model's metrics, then mixture and IRM1 SDR."""
+    head = [f"model {m.upper().replace('_', '-')}" for m in metrics] + ["mixture SDR", "IRM1 SDR"]
+    lines = ["| source | " + " | ".join(head) + " |", "|---" * (len(head) + 1) + "|"]
+    for s in summary["sources"] + ["mean"]:
+        cells = [fmt(summary["scores"][s].get(m)) for m in metrics]
+        cells += [
+            fmt(summary["baselines"]["mixture"][s]["sdr"]),
+            fmt(summary["baselines"]["irm1"][s]["sdr"]),
+        ]
+        name = f"**{s}**" if s == "mean" else s
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def track_table(summary: dict[str, Any], metric: str) -> str:
+    sources = summary["sources"]
+    lines = [
+        "| track | " + " | ".join(sources) + " | mean | mixture mean |",
+        "|---" * (len(sources) + 3) + "|",
+    ]
+    for name, row in summary["tracks"].items():
+        values = [row[s][metric] for s in sources]
+        floor = [summary["baseline_tracks"]["mixture"][name][s][metric] for s in sources]
+        lines.append(
+            f"| {name} | "
+            + " | ".join(fmt(v) for v in values)
+            + f" | {fmt(sum(values) / len(values))} | {fmt(sum(floor) / len(floor))} |"
+        )
+    return "\n".join(lines)
+
+
+def mean_without(summary: dict[str, Any], track: str, metric: str = "sdr") -> float | None:
+    rows = [r for name, r in summary["tracks"].items() if name != track]
+    if len(rows) == len(summary["tracks"]) or not rows:
+        return None
+    sources = summary["sources"]
+    return sum(r[s][metric] for r in rows for s in sources) / (len(rows) * len(sources))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--run", type=Path, required=True, help="training run folder")
+    ap.add_argument("--name", required=True, help="shipped model name")
+    ap.add_argument("--checkpoint", choices=["best", "final"], default="best")
+    ap.add_argument("--test-data", required=True, help="the corpus's test split")
+    ap.add_argument("--real-data", help="real evaluation folder (../shared/eval/...)")
+    ap.add_argument("--title", default="", help="one line saying what the model is")
+    ap.add_argument("--notes", type=Path, help="Markdown file appended to the card")
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+
+    source = args.run / "checkpoints" / f"{args.checkpoint}.pt"
+    loaded = load_checkpoint(source)
+    cfg = loaded.model.config
+    out = Path("experiments/cards") / args.name
+    synthetic = run_evaluate(args.test_data, source, out / "synthetic", args.threads)
+    real = (
+        run_evaluate(args.real_data, source, out / "real", args.threads) if args.real_data else None
+    )
+    speech = "speech" in cfg.sources
+    metrics = ["sdr", "si_sdr"] + (["pesq", "stoi"] if speech else [])
+
+    def brief(summary: dict[str, Any] | None) -> dict[str, Any] | None:
+        if summary is None:
+            return None
+        keep = {s: {m: summary["scores"][s].get(m) for m in metrics} for s in summary["scores"]}
+        floor = {s: summary["baselines"]["mixture"][s]["sdr"] for s in summary["scores"]}
+        return {"data": summary["data"], "scores": keep, "mixture_sdr": floor}
+
+    training = dict(loaded.training or {})
+    training["shipped_from"] = f"{source} ({args.checkpoint})"
+    metadata = {
+        "name": args.name,
+        "summary": args.title,
+        "results": {"synthetic_test": brief(synthetic), "real": brief(real)},
+    }
+    shipped = save_checkpoint(
+        PRETRAINED_DIR / f"{args.name}.pt", loaded.model, training=training, metadata=metadata
+    )
+
+    config = training.get("config", {})
+    data = config.get("data", {})
+    corpus_file = Path(training.get("data_root", "")) / "corpus.json"
+    corpus = json.loads(corpus_file.read_text()) if corpus_file.is_file() else {}
+    tracks = corpus.get("tracks_per_split", {})
+    split_text = ", ".join(
+        f"{k} {tracks.get(k, '?')} tracks / {h:.2f} h"
+        for k, h in corpus.get("hours_per_split", {}).items()
+    )
+    optim = config.get("optim", {})
+    loss = config.get("loss", {})
+    params = loaded.model.num_parameters()
+    kind = "causal (streams)" if cfg.causal else "offline (bidirectional: sees the whole input)"
+    size_mb = shipped.stat().st_size / 1e6
+    train_cmd = f".venv/bin/deepsampler train --config configs/{config.get('name', args.name)}.yaml"
+    ship_cmd = (
+        f".venv/bin/python scripts/ship_model.py --run {args.run} --name {args.name} "
+        f"--checkpoint {args.checkpoint} --test-data {args.test_data}"
+        + (f" --real-data {args.real_data}" if args.real_data else "")
+    )
+    eval_cmd = ".venv/bin/deepsampler evaluate --model {m} --data {d} --out {o}"
+    lines = [
+        f"# {args.name}",
+        "",
+        args.title,
+        "",
+        "| | |",
+        "|---|---|",
+        f"| architecture | DeepSampler `{config.get('model_preset', '?')}` preset with "
+        f"{json.dumps(config.get('model', {}))}: {params:,} parameters, {size_mb:.1f} MB |",
+        f"| sources | {', '.join(cfg.sources)} |",
+        f"| audio | {cfg.sample_rate} Hz, {cfg.audio_channels} channel(s) |",
+        f"| kind | {kind}; window {cfg.n_fft}, hop {cfg.hop}: algorithmic latency "
+        f"{cfg.latency_ms:.1f} ms |",
+        f"| data | `{training.get('data_root', '?')}` ({split_text}), synthesised by "
+        f"`deepsampler data synth`; random {data.get('segment_seconds')} s segments, "
+        f"remix probability {data.get('remix_probability')}, gains {data.get('gain_db')} dB, "
+        f"real recorded stems swapped in with probability {data.get('real_stem_probability', 0)} "
+        "per source |",
+        f"| training | {training.get('steps', 0):,} steps x batch {config.get('batch_size')} "
+        f"({training.get('examples_seen', 0):,} examples), AdamW lr {optim.get('lr')} "
+        f"(warm-up {optim.get('warmup_steps')} steps, cosine to x{optim.get('min_lr_ratio')}), "
+        f"clip {optim.get('grad_clip')}, EMA {config.get('ema_decay')}, loss: waveform L1 "
+        f"x{loss.get('waveform_l1')}"
+        + (f" + multi-res STFT x{loss.get('multires_stft')}" if loss.get("multires_stft") else "")
+        + (f"; started from `{config['init_from']}`" if config.get("init_from") else "")
+        + " |",
+        f"| wall time / hardware | {training.get('train_hours', 0) * 60:.0f} min on "
+        f"{training.get('hardware', '?')} (no GPU) |",
+        f"| checkpoint | `{args.checkpoint}.pt` of the run: "
+        + (
+            f"best validation SDR on the corpus's valid split ({fmt(training.get('valid_sdr'))} dB)"
+            if args.checkpoint == "best"
+            else "weights after the last step"
+        )
+        + " |",
+        "",
+        "## Results",
+        "",
+        "BSS Eval v4 as museval (median over 1 s frames, then median over tracks) by "
+        "`deepsampler evaluate`; *mixture* is the unprocessed mixture used as the estimate (the "
+        "floor), *IRM1* the oracle ideal ratio mask at the model's STFT (the ceiling).",
+        "",
+        f"### Synthetic test split (`{args.test_data}`, {len(synthetic['tracks'])} tracks)",
+        "",
+        source_table(synthetic, metrics),
+        "",
+        f"Reproduce: `{eval_cmd.format(m=args.name, d=args.test_data, o=out / 'synthetic')}`",
+    ]
+    if real is not None:
+        lines += [
+            "",
+            f"### Real recordings (`{args.real_data}`, {len(real['tracks'])} items)",
+            "",
+            source_table(real, metrics),
+            "",
+        ]
+        if speech:
+            gain = (
+                real["scores"]["speech"]["si_sdr"]
+                - real["baselines"]["mixture"]["speech"]["si_sdr"]
+            )
+            lines += [
+                f"**SI-SDR improvement on speech: {gain:+.2f} dB** (model minus mixture).",
+                "",
+            ]
+        else:
+            lines += ["Per track (SDR, dB):", "", track_table(real, "sdr"), ""]
+            without = mean_without(real, RELATED_TRACK)
+            if without is not None:
+                lines += [
+                    f"Mean SDR over the tracks without `{RELATED_TRACK}` (its drums come from the "
+                    f"same Music Delta series as real drum stems used in training): "
+                    f"**{without:.2f} dB**.",
+                    "",
+                ]
+        lines += [f"Reproduce: `{eval_cmd.format(m=args.name, d=args.real_data, o=out / 'real')}`"]
+    lines += [
+        "",
+        "## Reproduce the model",
+        "",
+        "```bash",
+        f"{train_cmd}   # resumable: run it again after an interruption",
+        ship_cmd,
+        "```",
+        "",
+        "The corpus command is in the config's header comment.",
+    ]
+    if args.notes:
+        lines += ["", args.notes.read_text().rstrip()]
+    card = PRETRAINED_DIR / f"{args.name}.md"
+    card.write_text("\n".join(lines) + "\n")
+    print(f"shipped {shipped} ({size_mb:.1f} MB) and {card}")
+
+
+if __name__ == "__main__":
+    main()
