@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -105,13 +106,28 @@ def main() -> None:
     ap.add_argument("--title", default="", help="one line saying what the model is")
     ap.add_argument("--notes", type=Path, help="Markdown file appended to the card")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument(
+        "--test-limit",
+        type=int,
+        default=0,
+        help="score only the first N tracks of --test-data (BSS Eval of 30 s tracks with its "
+        "floor and oracle rows takes about a minute each here); 0: all",
+    )
     args = ap.parse_args()
 
     source = args.run / "checkpoints" / f"{args.checkpoint}.pt"
     loaded = load_checkpoint(source)
     cfg = loaded.model.config
     out = Path("experiments/cards") / args.name
-    synthetic = run_evaluate(args.test_data, source, out / "synthetic", args.threads)
+    test_data = args.test_data
+    if args.test_limit:
+        subset = out / "test-subset"
+        shutil.rmtree(subset, ignore_errors=True)
+        subset.mkdir(parents=True)
+        for track in sorted(p for p in Path(test_data).iterdir() if p.is_dir())[: args.test_limit]:
+            (subset / track.name).symlink_to(track.resolve())
+        test_data = str(subset)
+    synthetic = run_evaluate(test_data, source, out / "synthetic", args.threads)
     real = (
         run_evaluate(args.real_data, source, out / "real", args.threads) if args.real_data else None
     )
@@ -154,6 +170,7 @@ def main() -> None:
     ship_cmd = (
         f".venv/bin/python scripts/ship_model.py --run {args.run} --name {args.name} "
         f"--checkpoint {args.checkpoint} --test-data {args.test_data}"
+        + (f" --test-limit {args.test_limit}" if args.test_limit else "")
         + (f" --real-data {args.real_data}" if args.real_data else "")
     )
     eval_cmd = ".venv/bin/deepsampler evaluate --model {m} --data {d} --out {o}"
@@ -199,11 +216,22 @@ def main() -> None:
         "`deepsampler evaluate`; *mixture* is the unprocessed mixture used as the estimate (the "
         "floor), *IRM1* the oracle ideal ratio mask at the model's STFT (the ceiling).",
         "",
-        f"### Synthetic test split (`{args.test_data}`, {len(synthetic['tracks'])} tracks)",
+        f"### Synthetic test split (`{args.test_data}`, "
+        + (
+            f"its first {len(synthetic['tracks'])} tracks"
+            if args.test_limit
+            else f"{len(synthetic['tracks'])} tracks"
+        )
+        + ")",
         "",
         source_table(synthetic, metrics),
         "",
-        f"Reproduce: `{eval_cmd.format(m=args.name, d=args.test_data, o=out / 'synthetic')}`",
+        f"Reproduce: `{eval_cmd.format(m=args.name, d=test_data, o=out / 'synthetic')}`"
+        + (
+            f" (`{test_data}` links the first {args.test_limit} track folders)"
+            if args.test_limit
+            else ""
+        ),
     ]
     if real is not None:
         lines += [
@@ -218,8 +246,12 @@ def main() -> None:
                 real["scores"]["speech"]["si_sdr"]
                 - real["baselines"]["mixture"]["speech"]["si_sdr"]
             )
+            mix = real["baselines"]["mixture"]["speech"]
+            model = real["scores"]["speech"]
             lines += [
-                f"**SI-SDR improvement on speech: {gain:+.2f} dB** (model minus mixture).",
+                f"**SI-SDR improvement on speech: {gain:+.2f} dB** (model minus mixture). "
+                f"PESQ {model['pesq']:.2f} (mixture {mix['pesq']:.2f}), STOI {model['stoi']:.3f} "
+                f"(mixture {mix['stoi']:.3f}).",
                 "",
             ]
         else:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from deepsampler.errors import DeepSamplerError
 
-EXAMPLE = Path(__file__).resolve().parent / "examples" / "toy_mix.flac"
+EXAMPLE = Path(__file__).resolve().parent / "examples" / "synth_rock.flac"
 
 
 def _error(message: str) -> None:

@@ -30,7 +30,7 @@ from deepsampler.audio import (
 from deepsampler.errors import DeepSamplerError, OutputError
 from deepsampler.models import DeepSampler, LoadedModel, load_checkpoint, resolve_model
 
-DEFAULT_MODEL = "toy4-demo"
+DEFAULT_MODEL = "music4-rt"
 
 
 class BlockProcessor(Protocol):
