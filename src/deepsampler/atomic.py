@@ -20,3 +20,19 @@ def temp_path_beside(path: str | Path) -> Path:
     os.umask(umask)
     os.chmod(tmp, 0o666 & ~umask)
     return Path(tmp)
+
+
+def atomic_torch_save(obj: object, path: str | Path) -> Path:
+    """``torch.save`` to a temporary file beside ``path``, then rename: a reader (or a run killed
+    mid-write) sees the old file or the new one, never half of one."""
+    import torch
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temp_path_beside(path)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path

@@ -23,14 +23,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from deepsampler.atomic import temp_path_beside
+from deepsampler.atomic import atomic_torch_save
 from deepsampler.config import from_dict, to_dict
 from deepsampler.errors import CheckpointError, ConfigError
 from deepsampler.models.config import ModelConfig
@@ -106,14 +105,7 @@ def save_checkpoint(
         "metadata": metadata or {},
     }
     payload["digest"] = _digest(payload)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temp_path_beside(path)
-    try:
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return atomic_torch_save(payload, path)
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> LoadedModel:

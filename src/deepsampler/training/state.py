@@ -9,7 +9,6 @@ complete state. Read with ``weights_only=True``: only tensors and plain containe
 
 from __future__ import annotations
 
-import os
 import random
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from deepsampler.atomic import temp_path_beside
+from deepsampler.atomic import atomic_torch_save
 from deepsampler.errors import CheckpointError
 
 STATE_FORMAT = "deepsampler.train-state"
@@ -51,14 +50,7 @@ def restore_rng(rng: dict[str, Any]) -> None:
 def save_state(path: Path, state: dict[str, Any]) -> Path:
     """Write ``state`` (plus the format header) atomically to ``path``."""
     payload = {"format": STATE_FORMAT, "format_version": STATE_VERSION, **state}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temp_path_beside(path)
-    try:
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return atomic_torch_save(payload, path)
 
 
 def load_state(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
