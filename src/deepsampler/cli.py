@@ -87,6 +87,21 @@ def _plot_separation(mixture_path: Path, result, sep) -> Path:
     )
 
 
+def _enhance_stems(enhancer, mixture: Path, result, args: argparse.Namespace, say) -> None:
+    """``separate --enhance``: refine each written stem, with the mixture for the detectors."""
+    from deepsampler.cli_stemprover import describe_result
+
+    for name, stem_path in result.stems.items():
+        out, refined = enhancer.enhance_file(
+            stem_path,
+            stem_path.parent / "enhanced" / f"{name}.wav",
+            mixture=mixture,
+            adapters=args.adapters,
+            progress=False,
+        )
+        say("  " + describe_result(f"enhanced {name}", refined) + f" -> {out}")
+
+
 def cmd_separate(args: argparse.Namespace) -> int:
 
     from deepsampler.separator import Separator
@@ -114,6 +129,11 @@ def cmd_separate(args: argparse.Namespace) -> int:
         say(f"note: {caveat}")
     if not sep.trained:
         print("WARNING: untrained weights: the output is NOT a separation", file=sys.stderr)
+    enhancer = None
+    if args.enhance:
+        from deepsampler.cli_stemprover import make_enhancer
+
+        enhancer = make_enhancer(args)
     failures = 0
     for path, track in files:
         try:
@@ -142,6 +162,8 @@ def cmd_separate(args: argparse.Namespace) -> int:
             )
         if args.plot:
             say(f"  spectrograms: {_plot_separation(path, result, sep)}")
+        if enhancer is not None:
+            _enhance_stems(enhancer, path, result, args, say)
     if failures:
         _error(f"{failures} of {len(files)} input(s) failed")
         return 1
@@ -386,6 +408,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from deepsampler import __version__
+    from deepsampler.cli_stemprover import add_enhance_options, add_parsers
     from deepsampler.separator import DEFAULT_MODEL
 
     parser = argparse.ArgumentParser(
@@ -447,6 +470,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also write OUT/<track>/spectrograms.png (mixture and stems; needs matplotlib)",
     )
+    sep.add_argument(
+        "--enhance",
+        action="store_true",
+        help="also refine every stem with StemProver into OUT/<track>/enhanced/<stem>.wav",
+    )
+    add_enhance_options(sep, prefix="enhance-")
     sep.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     sep.set_defaults(func=cmd_separate)
 
@@ -568,6 +597,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     train.set_defaults(func=cmd_train)
+
+    add_parsers(sub)
 
     models = sub.add_parser("models", help="list the shipped models")
     models.set_defaults(func=cmd_models)

@@ -1,0 +1,163 @@
+"""StemProver model: features -> latent -> controlled, adapter-steered diffusion -> waveform.
+
+``StemProver.refine(segments)`` takes mono waveform segments ``[n, samples]`` (one row per
+segment and channel) and returns refined segments of the same shape. The latent diffusion edits
+the degraded latent ``z``; the decoded *change* ``decode(z_hat) - decode(z)`` is added to the
+degraded features, so the autoencoder's own reconstruction error cancels wherever the sampler
+leaves the latent alone (and ``z_hat == z`` returns the input exactly, up to float rounding).
+
+A checkpoint holds the config, the autoencoder, the base denoiser, the control branch, the LoRA
+adapters (each with its rank) and optionally the same-size regression refiner used as a control
+in the benchmark.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from deepsampler.atomic import atomic_torch_save
+from deepsampler.config import from_dict, to_dict
+from deepsampler.stemprover import adapters as lora
+from deepsampler.stemprover.autoencoder import SpectrogramAutoencoder
+from deepsampler.stemprover.control import ControlBranch
+from deepsampler.stemprover.denoiser import LatentDenoiser
+from deepsampler.stemprover.diffusion import DiffusionConfig, sample
+from deepsampler.stemprover.features import FeatureConfig, PhaseAwareSTFT
+
+FORMAT = "deepsampler-stemprover-v1"
+
+
+@dataclass(frozen=True)
+class StemProverConfig:
+    """Architecture of a StemProver model (all sizes in channels; rates in Hz)."""
+
+    sample_rate: int = 44100
+    features: FeatureConfig = field(default_factory=FeatureConfig)
+    latent_channels: int = 8
+    autoencoder_width: int = 32
+    denoiser_width: int = 32
+    bands: int = 8
+    heads: int = 4
+    phase_width: int = 16
+    lora_rank: int = 8
+    diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
+
+    def __post_init__(self) -> None:
+        if self.sample_rate <= 0:
+            raise ValueError(f"sample_rate must be positive, got {self.sample_rate}")
+        for name in ("latent_channels", "autoencoder_width", "denoiser_width", "bands", "heads"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if (2 * self.denoiser_width) % self.heads:
+            raise ValueError("2 * denoiser_width must be divisible by heads")
+
+
+class StemProver(nn.Module):
+    """The full refiner. See the module docstring for the data flow."""
+
+    def __init__(self, config: StemProverConfig | None = None) -> None:
+        super().__init__()
+        self.config = c = config or StemProverConfig()
+        self.features = PhaseAwareSTFT(c.features)
+        self.autoencoder = SpectrogramAutoencoder(2, c.latent_channels, c.autoencoder_width)
+        self.denoiser = LatentDenoiser(c.latent_channels, c.denoiser_width, c.bands, c.heads)
+        self.control = ControlBranch(self.denoiser, phase_channels=2, phase_width=c.phase_width)
+        self.adapter_ranks: dict[str, int] = {}
+
+    # ----- adapters -------------------------------------------------------------------------
+    def add_adapter(self, name: str, rank: int | None = None) -> None:
+        rank = rank or self.config.lora_rank
+        lora.add_adapter(self.denoiser, name, rank=rank)
+        self.adapter_ranks[name] = rank
+
+    @property
+    def adapters(self) -> list[str]:
+        return list(self.adapter_ranks)
+
+    def set_adapter_weights(self, weights: Mapping[str, float]) -> None:
+        """Weights per adapter (missing names: off). Empty mapping = base + control only."""
+        lora.set_adapter_weights(self.denoiser, weights)
+
+    # ----- analysis -------------------------------------------------------------------------
+    def analyse(self, wave: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Mono segments ``[n, samples]`` -> (features ``[n, 2, F, T]``, phase features
+        ``[n, 2, F, T]``, scaled latent ``[n, latent_channels, F', T']``)."""
+        x = wave[:, None, :]
+        feats = self.features(x)
+        phase = self.features.phase_features(x)
+        return feats, phase, self.autoencoder.encode(feats)
+
+    def condition(self, z: torch.Tensor, phase: torch.Tensor) -> list[torch.Tensor]:
+        """Control residuals for a degraded latent; computed once per segment."""
+        return self.control(z, phase)
+
+    @torch.no_grad()
+    def refine(
+        self,
+        wave: torch.Tensor,
+        steps: int | None = None,
+        strength: float | None = None,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """Refine mono segments ``[n, samples]`` (float, the model's sample rate) -> same shape."""
+        if wave.dim() != 2:
+            raise ValueError(f"expected mono segments [n, samples], got {tuple(wave.shape)}")
+        feats, phase, z = self.analyse(wave)
+        control = self.condition(z, phase)
+        z_hat = sample(self.denoiser, z, control, self.config.diffusion, steps, strength, generator)
+        return self.apply_latent_edit(feats, z, z_hat, wave.shape[-1])
+
+    def apply_latent_edit(
+        self, feats: torch.Tensor, z: torch.Tensor, z_hat: torch.Tensor, length: int
+    ) -> torch.Tensor:
+        """Add the decoded latent change to ``feats`` and return waveforms ``[n, length]``."""
+        f, t = feats.shape[-2:]
+        ae = self.autoencoder
+        delta = ae.decode(z_hat, f, t) - ae.decode(z, f, t)
+        return self.features.inverse(feats + delta, length)[:, 0]
+
+    # ----- persistence ----------------------------------------------------------------------
+    def base_state(self) -> dict[str, dict[str, torch.Tensor]]:
+        return {
+            "autoencoder": self.autoencoder.state_dict(),
+            "denoiser": lora.base_state_dict(self.denoiser),
+            "control": self.control.state_dict(),
+        }
+
+    def save(self, path: str | Path, extra: Mapping | None = None) -> Path:
+        """Write the model (and ``extra`` metadata) atomically to ``path``."""
+        payload = {
+            "format": FORMAT,
+            "config": to_dict(self.config),
+            **self.base_state(),
+            "adapters": {
+                name: {"rank": rank, "state": lora.adapter_state_dict(self.denoiser, name)}
+                for name, rank in self.adapter_ranks.items()
+            },
+            "extra": dict(extra or {}),
+        }
+        return atomic_torch_save(payload, Path(path))
+
+    @classmethod
+    def load(cls, path: str | Path) -> tuple[StemProver, dict]:
+        """Load a model saved by ``save``; returns (model in eval mode, extra metadata)."""
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"no StemProver model at {path}")
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+        if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+            raise ValueError(f"{path} is not a StemProver model ({FORMAT})")
+        model = cls(from_dict(StemProverConfig, payload["config"]))
+        model.autoencoder.load_state_dict(payload["autoencoder"])
+        model.denoiser.load_state_dict(payload["denoiser"])
+        model.control.load_state_dict(payload["control"])
+        for name, entry in payload["adapters"].items():
+            lora.load_adapter(model.denoiser, name, entry["state"], rank=int(entry["rank"]))
+            model.adapter_ranks[name] = int(entry["rank"])
+        model.set_adapter_weights({})
+        return model.eval(), payload.get("extra", {})

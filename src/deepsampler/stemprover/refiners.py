@@ -1,0 +1,92 @@
+"""Refiners that share StemProver's interface: mono segments ``[n, samples]`` -> same shape.
+
+* ``DiffusionRefiner``: the StemProver model with a step count, strength and adapter weights.
+* ``IdentityRefiner``: returns its input (the benchmark's Delta = 0 control).
+* ``RegressionRefiner``: the same latent space and a network of the same size as the diffusion
+  model's denoiser + control branch, trained to predict the clean latent in one pass, without
+  diffusion. If diffusion does not beat it, diffusion is not earning its cost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Protocol
+
+import torch
+from torch import nn
+
+from deepsampler.stemprover.control import ControlBranch
+from deepsampler.stemprover.denoiser import LatentDenoiser
+from deepsampler.stemprover.model import StemProver
+
+
+class Refiner(Protocol):
+    """Anything that refines mono segments ``[n, samples]`` at ``sample_rate`` Hz."""
+
+    sample_rate: int
+
+    def __call__(self, segments: torch.Tensor) -> torch.Tensor: ...
+
+
+class IdentityRefiner:
+    """Returns the input unchanged."""
+
+    def __init__(self, sample_rate: int) -> None:
+        self.sample_rate = sample_rate
+
+    def __call__(self, segments: torch.Tensor) -> torch.Tensor:
+        return segments.clone()
+
+
+class DiffusionRefiner:
+    """StemProver with fixed sampling settings and adapter weights; seeded per call."""
+
+    def __init__(
+        self,
+        model: StemProver,
+        steps: int | None = None,
+        strength: float | None = None,
+        adapter_weights: Mapping[str, float] | None = None,
+        seed: int = 0,
+    ) -> None:
+        self.model = model.eval()
+        self.steps = steps
+        self.strength = strength
+        self.adapter_weights = dict(adapter_weights or {})
+        self.seed = seed
+        self.sample_rate = model.config.sample_rate
+
+    def __call__(self, segments: torch.Tensor) -> torch.Tensor:
+        self.model.set_adapter_weights(self.adapter_weights)
+        gen = torch.Generator().manual_seed(self.seed)
+        return self.model.refine(segments, self.steps, self.strength, generator=gen)
+
+
+class RegressionNet(nn.Module):
+    """Denoiser + control branch of the diffusion model's sizes, used as a one-pass predictor of
+    the latent change ``z_clean - z_degraded`` from the degraded latent and its phase features."""
+
+    def __init__(self, model: StemProver) -> None:
+        super().__init__()
+        c = model.config
+        self.denoiser = LatentDenoiser(c.latent_channels, c.denoiser_width, c.bands, c.heads)
+        self.control = ControlBranch(self.denoiser, phase_channels=2, phase_width=c.phase_width)
+
+    def forward(self, z: torch.Tensor, phase: torch.Tensor) -> torch.Tensor:
+        t = torch.zeros(z.shape[0], dtype=torch.long, device=z.device)
+        return self.denoiser(z, t, self.control(z, phase))
+
+
+class RegressionRefiner:
+    """One-pass refiner: ``z_hat = z + net(z, phase)``, decoded as a change like StemProver."""
+
+    def __init__(self, model: StemProver, net: RegressionNet) -> None:
+        self.model = model.eval()
+        self.net = net.eval()
+        self.sample_rate = model.config.sample_rate
+
+    @torch.no_grad()
+    def __call__(self, segments: torch.Tensor) -> torch.Tensor:
+        feats, phase, z = self.model.analyse(segments)
+        z_hat = z + self.net(z, phase)
+        return self.model.apply_latent_edit(feats, z, z_hat, segments.shape[-1])

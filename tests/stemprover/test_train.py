@@ -1,0 +1,141 @@
+"""Pairs and a two-step training run of every StemProver stage."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from deepsampler.errors import ConfigError, DeepSamplerError
+from deepsampler.stemprover import adapters as lora
+from deepsampler.stemprover.model import StemProver
+from deepsampler.stemprover.pairs import SEPARATOR, PairConfig, PairSampler
+from deepsampler.stemprover.train import (
+    STAGES,
+    StageConfig,
+    StemProverTrainConfig,
+    StemProverTrainer,
+    load_regression,
+    load_stemprover_config,
+)
+
+from .conftest import RATE, SOURCES, tiny_config, write_corpus
+
+
+def _pairs(root, cache=None) -> PairConfig:
+    return PairConfig(
+        root=str(root),
+        sample_rate=RATE,
+        channels=1,
+        segment_seconds=0.5,
+        separator_cache=str(cache) if cache else None,
+        min_rms_db=-60.0,
+    )
+
+
+def _fake_cache(root, cache):
+    """'Separator outputs': each true stem plus a little of the mixture (bleed)."""
+    for track in (root / "train").iterdir():
+        mix, _ = sf.read(track / "mixture.wav", dtype="float32")
+        (cache / track.name).mkdir(parents=True)
+        for s in SOURCES:
+            x, _ = sf.read(track / f"{s}.wav", dtype="float32")
+            sf.write(cache / track.name / f"{s}.wav", x + 0.1 * mix, RATE, subtype="FLOAT")
+    return cache
+
+
+def test_pair_sampler_kinds_shapes_and_determinism(tmp_path) -> None:
+    root = write_corpus(tmp_path / "corpus")
+    cache = _fake_cache(root, tmp_path / "cache")
+    sampler = PairSampler(_pairs(root, cache))
+    n = int(0.5 * RATE)
+    for kind in ("bleed", "musical_noise", "band_limit", "phase_smear", SEPARATOR):
+        p = sampler.draw(np.random.default_rng(0), kind)
+        assert p.kind == kind and p.degraded.shape == p.clean.shape == (n,)
+        assert np.isfinite(p.degraded).all() and not np.allclose(p.degraded, p.clean)
+    a = sampler.batch(np.random.default_rng(5), 3)
+    b = sampler.batch(np.random.default_rng(5), 3)
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[1], b[1])
+    with pytest.raises(ValueError, match="unknown pair kind"):
+        sampler.draw(np.random.default_rng(0), "reverb")
+    with pytest.raises(DeepSamplerError, match="separator_cache"):
+        PairSampler(_pairs(root)).draw(np.random.default_rng(0), SEPARATOR)
+    shutil.rmtree(cache)
+    cache.mkdir()
+    with pytest.raises(DeepSamplerError, match="no separator outputs"):
+        PairSampler(_pairs(root, cache))
+
+
+def _config(root, **stages) -> StemProverTrainConfig:
+    small = StageConfig(steps=2, lr=1e-3, batch_size=2)
+    return StemProverTrainConfig(
+        name="tiny",
+        threads=1,
+        log_every=1,
+        model=tiny_config(),
+        pairs=_pairs(root),
+        **{s: stages.get(s, small) for s in STAGES},
+    )
+
+
+def test_two_step_run_of_every_stage(tmp_path) -> None:
+    root = write_corpus(tmp_path / "corpus")
+    run = tmp_path / "run"
+    config = _config(root)
+    results = StemProverTrainer(config, run, progress=False).run(["autoencoder", "base"])
+    assert [r.stage for r in results] == ["autoencoder", "base"]
+    base_state = lora.base_state_dict(StemProver.load(run / "stemprover.pt")[0].denoiser)
+    results = StemProverTrainer(config, run, progress=False).run()
+    assert [r.stage for r in results] == ["control", "adapters", "regression"]
+    assert all(np.isfinite(r.last_loss) for r in results)
+    model, extra = StemProver.load(run / "stemprover.pt")
+    assert extra["stages_done"] == list(STAGES)
+    assert model.adapters == ["bleed", "musical_noise", "band_limit", "phase_smear"]
+    assert float(model.autoencoder.latent_scale) != 1.0
+    # control and adapters train only their own weights: the base denoiser is untouched
+    for key, value in lora.base_state_dict(model.denoiser).items():
+        torch.testing.assert_close(value, base_state[key], msg=key)
+    # the adapters did move (B starts at 0)
+    for name in model.adapters:
+        b = [v for k, v in lora.adapter_state_dict(model.denoiser, name).items() if "lora_B" in k]
+        assert any(v.abs().sum() > 0 for v in b), name
+    assert load_regression(model, run / "regression.pt") is not None
+    lines = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert {x["stage"] for x in lines} >= {"autoencoder", "base", "control", "regression"}
+    assert (run / "config.yaml").is_file()
+    # everything done: a re-run does nothing; another config in the same folder is refused
+    assert StemProverTrainer(config, run, progress=False).run() == []
+    other = _config(root, base=StageConfig(steps=3, lr=1e-3, batch_size=2))
+    with pytest.raises(ConfigError, match="another config"):
+        StemProverTrainer(other, run, progress=False).run()
+
+
+def test_config_file_overrides_and_errors(tmp_path) -> None:
+    path = tmp_path / "sp.yaml"
+    path.write_text("name: x\nbase:\n  steps: 7\nmodel:\n  denoiser_width: 16\n")
+    cfg = load_stemprover_config(path, ["control.lr=3e-4", "pairs.segment_seconds=1.0"])
+    assert (cfg.base.steps, cfg.model.denoiser_width) == (7, 16)
+    assert cfg.control.lr == pytest.approx(3e-4) and cfg.pairs.segment_seconds == 1.0
+    with pytest.raises(ConfigError, match="unknown key"):
+        load_stemprover_config(path, ["base.stepz=3"])
+    with pytest.raises(ConfigError):
+        load_stemprover_config(path, ["pairs.artifacts=[reverb]"])
+    with pytest.raises(ConfigError, match="unknown stage"):
+        StemProverTrainer(cfg, tmp_path / "r", sampler=object()).run(["polish"])
+
+
+def test_pair_pool_does_not_depend_on_workers(tmp_path) -> None:
+    from deepsampler.stemprover.pairs import PairPool
+
+    config = _pairs(write_corpus(tmp_path / "corpus"))
+    one = PairPool(config, 5, "band_limit", workers=1, seed=3, chunk=2)
+    two = PairPool(config, 5, "band_limit", workers=2, seed=3, chunk=2)
+    assert len(one) == 5 and one.clean.shape == (5, int(0.5 * RATE))
+    np.testing.assert_array_equal(one.degraded, two.degraded)
+    degraded, clean = one.batch(np.random.default_rng(0), 7)
+    assert degraded.shape == clean.shape == (7, int(0.5 * RATE))
