@@ -121,6 +121,7 @@ def cmd_separate(args: argparse.Namespace) -> int:
         overlap_seconds=args.overlap_seconds,
         allow_untrained=args.allow_untrained,
         downmix=args.downmix,
+        wiener=args.wiener,
     )
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, flush=True))
     say(sep.describe())
@@ -168,6 +169,17 @@ def cmd_separate(args: argparse.Namespace) -> int:
         _error(f"{failures} of {len(files)} input(s) failed")
         return 1
     return 0
+
+
+def _wiener_arg(value: str) -> int | None:
+    """``--wiener``: ``auto`` (None: the model decides), ``off`` (-1) or EM iterations."""
+    if value == "auto":
+        return None
+    if value == "off":
+        return -1
+    if value.isdigit():
+        return int(value)
+    raise argparse.ArgumentTypeError(f"{value!r}: use auto, off or a number of iterations")
 
 
 def _device(value: str | None) -> int | str | None:
@@ -329,7 +341,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from deepsampler.streaming.processor import StreamProcessor
 
     _set_threads(args.threads)
-    sep = Separator(args.model, device=args.device, allow_untrained=args.allow_untrained)
+    sep = Separator(
+        args.model, device=args.device, allow_untrained=args.allow_untrained, wiener=args.wiener
+    )
     cfg = sep.config
     if args.stream:
         engine = _streaming_engine(sep, "torch")
@@ -455,6 +469,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="cross-fade between chunks (default: %(default)s)",
     )
     sep.add_argument(
+        "--wiener",
+        type=_wiener_arg,
+        default=None,
+        help="multichannel Wiener post-filter: EM iterations, 'off', or 'auto' (default: 1 "
+        "iteration for offline models, off for causal ones so output equals streaming)",
+    )
+    sep.add_argument(
         "--downmix",
         action="store_true",
         help="average inputs with more channels than the model takes",
@@ -538,6 +559,12 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--out", required=True, help="output folder")
     ev.add_argument("--stream", action="store_true", help="separate through the streaming engine")
     ev.add_argument("--device", default="cpu")
+    ev.add_argument(
+        "--wiener",
+        type=_wiener_arg,
+        default=None,
+        help="Wiener post-filter iterations, off, or auto (default: as `separate`)",
+    )
     ev.add_argument("--threads", type=int, default=0)
     ev.add_argument("--allow-untrained", action="store_true", help=argparse.SUPPRESS)
     ev.add_argument("-q", "--quiet", action="store_true")

@@ -85,6 +85,9 @@ class Separator:
         allow_untrained: accept a checkpoint with no training record (its output is not a
             separation; for testing the pipeline only).
         downmix: average inputs with more channels than the model takes instead of refusing them.
+        wiener: multichannel Wiener post-filter EM iterations (``audio.wiener``) applied to every
+            chunk; None = the model's default (1 for offline models, none for causal ones, whose
+            output must equal their streaming output); -1 = off.
     """
 
     def __init__(
@@ -96,6 +99,7 @@ class Separator:
         overlap_seconds: float = 1.0,
         allow_untrained: bool = False,
         downmix: bool = False,
+        wiener: int | None = None,
     ) -> None:
         if isinstance(model, DeepSampler):
             loaded = LoadedModel(model.eval(), Path("<in-memory>"), training=None)
@@ -119,6 +123,11 @@ class Separator:
         self.model = loaded.model.to(self.device).eval()
         self.config = self.model.config
         self.downmix = downmix
+        if wiener is None:
+            wiener = -1 if self.config.causal else 1
+        if wiener < -1:
+            raise DeepSamplerError(f"wiener {wiener}: use -1 (off), 0 (soft mask) or more")
+        self.wiener = wiener
         self.chunk = max(1, round(chunk_seconds * self.sample_rate))
         self.overlap = min(self.chunk - 1, round(overlap_seconds * self.sample_rate))
 
@@ -159,7 +168,12 @@ class Separator:
     def _separate_chunk(self, x: np.ndarray) -> np.ndarray:
         """``[c, n]`` at the model's rate -> ``[s, c, n]``."""
         wave = torch.from_numpy(np.ascontiguousarray(x)).to(self.device)[None]
-        return self.model(wave)[0].float().cpu().numpy()
+        out = self.model(wave)[0].float().cpu().numpy()
+        if self.wiener >= 0:
+            from deepsampler.audio.wiener import wiener_postfilter
+
+            out = wiener_postfilter(out, x, self.wiener)
+        return out
 
     def _stream(
         self,

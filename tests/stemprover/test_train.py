@@ -139,3 +139,23 @@ def test_pair_pool_does_not_depend_on_workers(tmp_path) -> None:
     np.testing.assert_array_equal(one.degraded, two.degraded)
     degraded, clean = one.batch(np.random.default_rng(0), 7)
     assert degraded.shape == clean.shape == (7, int(0.5 * RATE))
+
+
+def test_init_from_continues_after_the_finished_stages(tmp_path) -> None:
+    import dataclasses
+
+    root = write_corpus(tmp_path / "corpus")
+    config = _config(root)
+    StemProverTrainer(config, tmp_path / "first", progress=False).run(["autoencoder", "base"])
+    first = StemProver.load(tmp_path / "first" / "stemprover.pt")[0]
+    cont = dataclasses.replace(config, init_from=str(tmp_path / "first" / "stemprover.pt"))
+    results = StemProverTrainer(cont, tmp_path / "second", progress=False).run(
+        ["autoencoder", "base", "control"]
+    )
+    assert [r.stage for r in results] == ["control"]
+    second = StemProver.load(tmp_path / "second" / "stemprover.pt")[0]
+    for key, value in second.autoencoder.state_dict().items():
+        torch.testing.assert_close(value, first.autoencoder.state_dict()[key])
+    other = dataclasses.replace(cont, model=dataclasses.replace(config.model, bands=2))
+    with pytest.raises(ConfigError, match="init_from"):
+        StemProverTrainer(other, tmp_path / "third", progress=False).run()

@@ -1,6 +1,5 @@
 """Refiners that share StemProver's interface: mono segments ``[n, samples]`` -> same shape.
 
-* ``DiffusionRefiner``: the StemProver model with a step count, strength and adapter weights.
 * ``IdentityRefiner``: returns its input (the benchmark's Delta = 0 control).
 * ``RegressionRefiner``: the same latent space and a network of the same size as the diffusion
   model's denoiser + control branch, trained to predict the clean latent in one pass, without
@@ -9,23 +8,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Protocol
-
 import torch
 from torch import nn
 
 from deepsampler.stemprover.control import ControlBranch
 from deepsampler.stemprover.denoiser import LatentDenoiser
 from deepsampler.stemprover.model import StemProver
-
-
-class Refiner(Protocol):
-    """Anything that refines mono segments ``[n, samples]`` at ``sample_rate`` Hz."""
-
-    sample_rate: int
-
-    def __call__(self, segments: torch.Tensor) -> torch.Tensor: ...
 
 
 class IdentityRefiner:
@@ -36,30 +24,6 @@ class IdentityRefiner:
 
     def __call__(self, segments: torch.Tensor) -> torch.Tensor:
         return segments.clone()
-
-
-class DiffusionRefiner:
-    """StemProver with fixed sampling settings and adapter weights; seeded per call."""
-
-    def __init__(
-        self,
-        model: StemProver,
-        steps: int | None = None,
-        strength: float | None = None,
-        adapter_weights: Mapping[str, float] | None = None,
-        seed: int = 0,
-    ) -> None:
-        self.model = model.eval()
-        self.steps = steps
-        self.strength = strength
-        self.adapter_weights = dict(adapter_weights or {})
-        self.seed = seed
-        self.sample_rate = model.config.sample_rate
-
-    def __call__(self, segments: torch.Tensor) -> torch.Tensor:
-        self.model.set_adapter_weights(self.adapter_weights)
-        gen = torch.Generator().manual_seed(self.seed)
-        return self.model.refine(segments, self.steps, self.strength, generator=gen)
 
 
 class RegressionNet(nn.Module):

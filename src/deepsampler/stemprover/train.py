@@ -71,6 +71,9 @@ class StemProverTrainConfig:
     threads: int = 2
     device: str = "cpu"
     log_every: int = 25
+    # a StemProver file to start from: its finished stages count as done (e.g. the autoencoder,
+    # base and control stages of a GPU run, continued here with the adapters)
+    init_from: str | None = None
     grad_clip: float = 1.0
     model: StemProverConfig = field(default_factory=StemProverConfig)
     pairs: PairConfig = field(default_factory=PairConfig)
@@ -149,6 +152,14 @@ class StemProverTrainer:
         self._write_config()
         if self.model_path.is_file():
             model, extra = StemProver.load(self.model_path)
+            done = list(extra.get("stages_done", []))
+        elif self.config.init_from:
+            model, extra = StemProver.load(self.config.init_from)
+            if to_dict(model.config) != to_dict(self.config.model):
+                raise ConfigError(
+                    f"init_from {self.config.init_from}: its model section differs from this "
+                    f"config's; copy it from the run that made it"
+                )
             done = list(extra.get("stages_done", []))
         else:
             torch.manual_seed(self.config.seed)

@@ -1,0 +1,121 @@
+"""Ship a StemProver run: copy its model (and regression control) into the package and write the
+model card from the run's config, its training log and a benchmark result.
+
+    .venv/bin/python scripts/ship_stemprover.py --run experiments/stemprover-cpu \
+        --bench experiments/bench/stemprover/stemprover.json --notes scripts/card_notes/stemprover.md
+
+Writes src/deepsampler/pretrained/stemprover.pt, stemprover-regression.pt and stemprover.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from stemprover import markdown  # noqa: E402  (benchmarks/stemprover.py)
+
+from deepsampler.stemprover.model import StemProver  # noqa: E402
+
+PRETRAINED = ROOT / "src" / "deepsampler" / "pretrained"
+
+
+def training_table(run: Path) -> str:
+    """Steps and last logged loss per stage, from every metrics file of the run."""
+    stages: dict[str, dict] = {}
+    for path in sorted(run.glob("metrics*.jsonl")):
+        for line in path.read_text().splitlines():
+            rec = json.loads(line)
+            st = stages.setdefault(rec["stage"], {"steps": 0, "loss": None, "file": path.name})
+            if "step" in rec:
+                st["steps"] = max(st["steps"], rec["step"])
+                st["loss"] = rec["loss"]
+            if "stopped_early_at" in rec:
+                st["stopped"] = rec["stopped_early_at"]
+    lines = ["| stage | steps | last logged loss | log |", "|---|---|---|---|"]
+    for name, st in stages.items():
+        steps = st.get("stopped", st["steps"])
+        loss = f"{st['loss']:.4f}" if st["loss"] is not None else "-"
+        lines.append(f"| {name} | {steps} | {loss} | {st['file']} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--run", type=Path, required=True)
+    ap.add_argument("--bench", type=Path, required=True, help="benchmarks/stemprover.py JSON")
+    ap.add_argument("--notes", type=Path, help="Markdown appended to the card (data, hardware)")
+    ap.add_argument("--name", default="stemprover")
+    args = ap.parse_args()
+    model_path = args.run / "stemprover.pt"
+    model, extra = StemProver.load(model_path)
+    if set(extra.get("stages_done", [])) < {"autoencoder", "base", "control", "adapters"}:
+        raise SystemExit(f"{model_path}: unfinished ({extra.get('stages_done')}); train it first")
+    bench = json.loads(args.bench.read_text())
+    dest = PRETRAINED / f"{args.name}.pt"
+    shutil.copyfile(model_path, dest)
+    reg = args.run / "regression.pt"
+    if reg.is_file():
+        shutil.copyfile(reg, PRETRAINED / f"{args.name}-regression.pt")
+    params = {
+        n: sum(p.numel() for p in getattr(model, n).parameters())
+        for n in ("autoencoder", "denoiser", "control")
+    }
+    adapters = {
+        n: sum(v.numel() for k, v in model.denoiser.state_dict().items() if f".{n}." in k)
+        for n in model.adapters
+    }
+    card = [
+        f"# {args.name}: StemProver artifact refiner",
+        "",
+        "Refines a separated stem: detects bleed, musical noise, band-limiting and phase smear per "
+        "band, then edits the stem's latent with a few DDIM steps of a latent-diffusion model "
+        "steered by a zero-conv control branch and the detected artifacts' LoRA adapters "
+        "(`deepsampler enhance`, `deepsampler separate --enhance`).",
+        "",
+        "| | |",
+        "|---|---|",
+        f"| audio | {model.config.sample_rate} Hz, each channel refined as mono |",
+        f"| features | n_fft {model.config.features.n_fft}, hop {model.config.features.hop}, "
+        f"magnitude compression {model.config.features.compress} |",
+        f"| parameters | autoencoder {params['autoencoder'] / 1e6:.2f} M, denoiser "
+        f"{params['denoiser'] / 1e6:.2f} M, control {params['control'] / 1e6:.2f} M, adapters "
+        + ", ".join(f"{n} {c / 1e3:.0f} k" for n, c in adapters.items())
+        + " |",
+        f"| sampling default | {model.config.diffusion.steps} DDIM steps from strength "
+        f"{model.config.diffusion.strength} |",
+        f"| file | {dest.stat().st_size / 2**20:.1f} MiB |",
+        "| base model | trained here from scratch on clean stems (no pretrained weights) |",
+        "",
+        "## Training",
+        "",
+        training_table(args.run),
+        "",
+        "Config (`config.yaml` of the run):",
+        "",
+        "```yaml",
+        (args.run / "config.yaml").read_text().rstrip(),
+        "```",
+        "",
+        "## Results (`benchmarks/stemprover.py`)",
+        "",
+        f"Command: `.venv/bin/python {bench['command']}`; {bench['seconds_per_item']:g} s "
+        f"excerpts, {bench['limit']} tracks per set, {bench['threads']} CPU threads. ΔSDR is "
+        "refined minus unrefined whole-excerpt SDR against the true stem; high band = the top of "
+        "8 log-spaced bands.",
+        "",
+        markdown(bench["sets"]),
+    ]
+    if args.notes and args.notes.is_file():
+        card += ["## Notes", "", args.notes.read_text().rstrip(), ""]
+    (PRETRAINED / f"{args.name}.md").write_text("\n".join(card) + "\n")
+    print(f"wrote {dest} and {PRETRAINED / f'{args.name}.md'}")
+
+
+if __name__ == "__main__":
+    main()
