@@ -172,14 +172,12 @@ def cmd_separate(args: argparse.Namespace) -> int:
 
 
 def _wiener_arg(value: str) -> int | None:
-    """``--wiener``: ``auto`` (None: the model decides), ``off`` (-1) or EM iterations."""
-    if value == "auto":
-        return None
+    """``--wiener``: ``off`` (-1) or EM iterations (0 = soft mask)."""
     if value == "off":
         return -1
     if value.isdigit():
         return int(value)
-    raise argparse.ArgumentTypeError(f"{value!r}: use auto, off or a number of iterations")
+    raise argparse.ArgumentTypeError(f"{value!r}: use off or a number of EM iterations")
 
 
 def _device(value: str | None) -> int | str | None:
@@ -472,8 +470,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--wiener",
         type=_wiener_arg,
         default=None,
-        help="multichannel Wiener post-filter: EM iterations, 'off', or 'auto' (default: 1 "
-        "iteration for offline models, off for causal ones so output equals streaming)",
+        help="multichannel Wiener post-filter of each chunk: EM iterations (0 = soft mask), "
+        "or off (default: off; see benchmarks/postfilter.py)",
     )
     sep.add_argument(
         "--downmix",
@@ -563,7 +561,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--wiener",
         type=_wiener_arg,
         default=None,
-        help="Wiener post-filter iterations, off, or auto (default: as `separate`)",
+        help="Wiener post-filter EM iterations (0 = soft mask) or off (default: off)",
     )
     ev.add_argument("--threads", type=int, default=0)
     ev.add_argument("--allow-untrained", action="store_true", help=argparse.SUPPRESS)
@@ -715,6 +713,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             "matplotlib": "eval",
             "pesq": "eval",
             "pystoi": "eval",
+            "norbert": "eval",
+            "peft": "enhance",
+            "diffusers": "enhance",
             "scipy": "eval",
             "onnx": "export",
             "onnxruntime": "export",

@@ -85,9 +85,10 @@ class Separator:
         allow_untrained: accept a checkpoint with no training record (its output is not a
             separation; for testing the pipeline only).
         downmix: average inputs with more channels than the model takes instead of refusing them.
-        wiener: multichannel Wiener post-filter EM iterations (``audio.wiener``) applied to every
-            chunk; None = the model's default (1 for offline models, none for causal ones, whose
-            output must equal their streaming output); -1 = off.
+        wiener: multichannel Wiener post-filter (``audio.wiener``) applied to every chunk of an
+            offline separation: EM iterations (0 = soft mask only), or -1 / None = off (default:
+            on music4-hq's validation split it moved mean SDR by +0.18 dB as a soft mask and
+            -0.04 / -0.25 dB with 1 / 2 EM iterations, so it is not on by default).
     """
 
     def __init__(
@@ -123,8 +124,7 @@ class Separator:
         self.model = loaded.model.to(self.device).eval()
         self.config = self.model.config
         self.downmix = downmix
-        if wiener is None:
-            wiener = -1 if self.config.causal else 1
+        wiener = -1 if wiener is None else wiener
         if wiener < -1:
             raise DeepSamplerError(f"wiener {wiener}: use -1 (off), 0 (soft mask) or more")
         self.wiener = wiener
