@@ -2,7 +2,8 @@
 model card from the run's config, its training log and a benchmark result.
 
     .venv/bin/python scripts/ship_stemprover.py --run experiments/stemprover-cpu \
-        --bench experiments/bench/stemprover/stemprover.json --notes scripts/card_notes/stemprover.md
+        --bench experiments/bench/stemprover/stemprover.json \
+        --notes scripts/card_notes/stemprover.md
 
 Writes src/deepsampler/pretrained/stemprover.pt, stemprover-regression.pt and stemprover.md.
 """
@@ -18,9 +19,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from stemprover import markdown  # noqa: E402  (benchmarks/stemprover.py)
-
 from deepsampler.stemprover.model import StemProver  # noqa: E402
+from stemprover import markdown  # noqa: E402  (benchmarks/stemprover.py)
 
 PRETRAINED = ROOT / "src" / "deepsampler" / "pretrained"
 
