@@ -190,7 +190,8 @@ def run_rows(
             for it in items
         ]
         results[label] = score(items, outputs, time.perf_counter() - start)
-        results[label]["steps"] = enhancer.steps if label != "identity" else 0
+        # the controls make one pass (regression) or none (identity), whatever the sampler's steps
+        results[label]["steps"] = {"identity": 0, "regression": 1}.get(label, enhancer.steps)
         r = results[label]
         print(
             f"  {label:<36} dSDR {r['delta_sdr']:+.3f} ± {r['delta_sdr_ci95']:.3f}  "
