@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -20,6 +19,14 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+
+CHILD = (
+    "import resource, sys\n"
+    "from deepsampler.cli import main\n"
+    "rc = main(sys.argv[1:])\n"
+    "print('peak_rss_kb', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
+    "sys.exit(rc)\n"
+)
 
 
 def write_long_file(path: Path, minutes: float, sample_rate: int) -> float:
@@ -39,10 +46,12 @@ def measure(minutes: float, model: str, sample_rate: int, threads: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         song = Path(tmp) / "long.wav"
         seconds = write_long_file(song, minutes, sample_rate)
+        # the child reports its own peak (RUSAGE_SELF): RUSAGE_CHILDREN would also count every
+        # earlier child of this process (e.g. other tests' worker processes in one pytest run)
         cmd = [
             sys.executable,
-            "-m",
-            "deepsampler.cli",
+            "-c",
+            CHILD,
             "separate",
             str(song),
             "-o",
@@ -54,9 +63,9 @@ def measure(minutes: float, model: str, sample_rate: int, threads: int) -> dict:
             str(threads),
         ]
         start = time.perf_counter()
-        subprocess.run(cmd, check=True)
+        done = subprocess.run(cmd, check=True, capture_output=True, text=True)
         wall = time.perf_counter() - start
-        peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        peak_mb = int(done.stderr.strip().splitlines()[-1].split()[-1]) / 1024
         written = sum(p.stat().st_size for p in (Path(tmp) / "out").rglob("*")) / 1e6
     return {
         "model": model,

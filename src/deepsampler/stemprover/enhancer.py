@@ -35,7 +35,15 @@ def resolve_stemprover(model: str | Path) -> Path:
         return path
     shipped = PRETRAINED / f"{model}.pt"
     if not shipped.is_file():
-        names = sorted(p.stem for p in PRETRAINED.glob("stemprover*.pt"))
+        names = sorted(
+            p.stem for p in PRETRAINED.glob("stemprover*.pt") if "regression" not in p.stem
+        )
+        if not names:
+            raise DeepSamplerError(
+                f"unknown StemProver model {model!r}: no StemProver model ships yet; train one "
+                f"(deepsampler stemprover train --config configs/stemprover.yaml) and pass its "
+                f"file (--stemprover-model experiments/stemprover/stemprover.pt)"
+            )
         raise DeepSamplerError(f"unknown StemProver model {model!r}; shipped: {names}")
     return shipped
 
