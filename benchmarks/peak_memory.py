@@ -2,7 +2,7 @@
 """Peak memory of `deepsampler separate` on a long generated stereo file.
 
 Writes a MINUTES-long stereo noise-and-tones file, separates it in a child process and reports
-the child's peak resident memory (ru_maxrss). Prints a table and writes JSON.
+the child's peak resident memory (VmHWM). Prints a table and writes JSON.
 
     .venv/bin/python benchmarks/peak_memory.py --minutes 10 --model toy4-demo --json out.json
 """
@@ -20,11 +20,16 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+# The child reports its own peak: VmHWM of its address space, which starts fresh at exec.
+# (ru_maxrss would not do: RUSAGE_CHILDREN counts every earlier child of the caller, and even a
+# child's RUSAGE_SELF keeps the RSS it had as a fork of the caller before exec — a big pytest
+# process made a 650 MB separation read 2 GB.)
 CHILD = (
-    "import resource, sys\n"
+    "import sys\n"
     "from deepsampler.cli import main\n"
     "rc = main(sys.argv[1:])\n"
-    "print('peak_rss_kb', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
+    "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM:')][0].split()[1]\n"
+    "print('peak_rss_kb', hwm, file=sys.stderr)\n"
     "sys.exit(rc)\n"
 )
 
@@ -46,8 +51,6 @@ def measure(minutes: float, model: str, sample_rate: int, threads: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         song = Path(tmp) / "long.wav"
         seconds = write_long_file(song, minutes, sample_rate)
-        # the child reports its own peak (RUSAGE_SELF): RUSAGE_CHILDREN would also count every
-        # earlier child of this process (e.g. other tests' worker processes in one pytest run)
         cmd = [
             sys.executable,
             "-c",

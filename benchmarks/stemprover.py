@@ -162,6 +162,7 @@ def run_rows(
     steps_list: list[int],
     threads: int,
     full: bool,
+    strength: float | None = None,
 ) -> dict[str, dict]:
     torch.set_num_threads(threads)
     rate = model.config.sample_rate
@@ -170,16 +171,20 @@ def run_rows(
     }
     if regression is not None:
         rows["regression"] = (Enhancer(model, refiner=RegressionRefiner(model, regression)), "none")
-    rows["stemprover auto"] = (Enhancer(model), "auto")
+
+    def sp(**kw) -> Enhancer:
+        return Enhancer(model, strength=strength, **kw)
+
+    rows["stemprover auto"] = (sp(), "auto")
     if full:
-        rows["stemprover none (base+control)"] = (Enhancer(model), "none")
+        rows["stemprover none (base+control)"] = (sp(), "none")
         for name in model.adapters:
-            rows[f"stemprover {name} only"] = (Enhancer(model), {name: 1.0})
-        rows["stemprover all four"] = (Enhancer(model), {n: 1.0 for n in model.adapters})
+            rows[f"stemprover {name} only"] = (sp(), {name: 1.0})
+        rows["stemprover all four"] = (sp(), {n: 1.0 for n in model.adapters})
     default_steps = model.config.diffusion.steps
     for steps in steps_list:
         if steps != default_steps:
-            rows[f"stemprover auto, {steps} steps"] = (Enhancer(model, steps=steps), "auto")
+            rows[f"stemprover auto, {steps} steps"] = (sp(steps=steps), "auto")
     results = {}
     for label, (enhancer, adapters) in rows.items():
         start = time.perf_counter()
@@ -244,6 +249,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--steps", default="1,2,4,8", help="step counts for the speed rows")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--quick", action="store_true", help="skip the per-adapter rows")
+    ap.add_argument(
+        "--strength", type=float, default=None, help="sampler start strength (default: model's)"
+    )
     ap.add_argument("--out", type=Path, default=Path("experiments/bench/stemprover"))
     args = ap.parse_args(argv)
     model_path = resolve_stemprover(args.model)
@@ -287,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, items in sets.items():
         print(f"{name}: {len(items)} items", flush=True)
         results[name] = run_rows(
-            items, model, regression, steps_list, args.threads, full=not args.quick
+            items, model, regression, steps_list, args.threads, not args.quick, args.strength
         )
     payload = {
         "model": str(model_path),
@@ -295,6 +303,7 @@ def main(argv: list[str] | None = None) -> int:
         "seconds_per_item": args.seconds,
         "limit": args.limit,
         "threads": args.threads,
+        "strength": args.strength,
         "command": " ".join(["benchmarks/stemprover.py", *(argv or sys.argv[1:])]),
         "sets": results,
     }

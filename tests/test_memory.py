@@ -1,4 +1,4 @@
-"""A 10-minute stereo file separates with peak memory under 2 GB (child process, ru_maxrss)."""
+"""A 10-minute stereo file separates with peak memory under 2 GB (child process, VmHWM)."""
 
 import sys
 from pathlib import Path
