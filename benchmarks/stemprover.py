@@ -42,6 +42,7 @@ from deepsampler.evaluation.metrics import (
 )
 from deepsampler.stemprover.enhancer import Enhancer, resolve_stemprover
 from deepsampler.stemprover.model import StemProver
+from deepsampler.stemprover.pairs import cache_separator_outputs
 from deepsampler.stemprover.refiners import IdentityRefiner, RegressionRefiner
 from deepsampler.stemprover.train import load_regression
 
@@ -75,19 +76,10 @@ def separated_items(
 ) -> list[Item]:
     """Separate ``data/<track>/mixture.*`` with ``model`` (cached in ``cache``) and pair each
     estimate of ``sources`` with its true stem."""
-    from deepsampler.separator import Separator
-
-    tracks = sorted(p for p in data.iterdir() if any(p.glob("mixture.*")))[:limit]
-    if not tracks:
-        sys.exit(f"{data}: no <track>/mixture.* folders")
-    sep = None
     items = []
-    for track in tracks:
+    for track in cache_separator_outputs(data, cache, model, limit, progress=False):
         out = cache / track.name
         mix_path = next(track.glob("mixture.*"))
-        if not all((out / f"{s}.wav").is_file() for s in sources):
-            sep = sep or Separator(model)
-            sep.separate_file(mix_path, cache, track=track.name)
         mix, rate = read_audio(mix_path)
         for s in sources:
             clean_path = next(track.glob(f"{s}.*"), None)

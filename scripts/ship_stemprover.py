@@ -19,10 +19,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from deepsampler.models.registry import PRETRAINED_DIR  # noqa: E402
 from deepsampler.stemprover.model import StemProver  # noqa: E402
 from stemprover import markdown  # noqa: E402  (benchmarks/stemprover.py)
-
-PRETRAINED = ROOT / "src" / "deepsampler" / "pretrained"
 
 
 def training_table(run: Path) -> str:
@@ -57,11 +56,11 @@ def main() -> None:
     if set(extra.get("stages_done", [])) < {"autoencoder", "base", "control", "adapters"}:
         raise SystemExit(f"{model_path}: unfinished ({extra.get('stages_done')}); train it first")
     bench = json.loads(args.bench.read_text())
-    dest = PRETRAINED / f"{args.name}.pt"
+    dest = PRETRAINED_DIR / f"{args.name}.pt"
     shutil.copyfile(model_path, dest)
     reg = args.run / "regression.pt"
     if reg.is_file():
-        shutil.copyfile(reg, PRETRAINED / f"{args.name}-regression.pt")
+        shutil.copyfile(reg, PRETRAINED_DIR / f"{args.name}-regression.pt")
     params = {
         n: sum(p.numel() for p in getattr(model, n).parameters())
         for n in ("autoencoder", "denoiser", "control")
@@ -113,8 +112,8 @@ def main() -> None:
     ]
     if args.notes and args.notes.is_file():
         card += ["## Notes", "", args.notes.read_text().rstrip(), ""]
-    (PRETRAINED / f"{args.name}.md").write_text("\n".join(card) + "\n")
-    print(f"wrote {dest} and {PRETRAINED / f'{args.name}.md'}")
+    (PRETRAINED_DIR / f"{args.name}.md").write_text("\n".join(card) + "\n")
+    print(f"wrote {dest} and {PRETRAINED_DIR / f'{args.name}.md'}")
 
 
 if __name__ == "__main__":

@@ -171,7 +171,7 @@ def cmd_separate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _wiener_arg(value: str) -> int | None:
+def _wiener_arg(value: str) -> int:
     """``--wiener``: ``off`` (-1) or EM iterations (0 = soft mask)."""
     if value == "off":
         return -1
@@ -469,7 +469,7 @@ def build_parser() -> argparse.ArgumentParser:
     sep.add_argument(
         "--wiener",
         type=_wiener_arg,
-        default=None,
+        default=-1,
         help="multichannel Wiener post-filter of each chunk: EM iterations (0 = soft mask), "
         "or off (default: off; see benchmarks/postfilter.py)",
     )
@@ -560,7 +560,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument(
         "--wiener",
         type=_wiener_arg,
-        default=None,
+        default=-1,
         help="Wiener post-filter EM iterations (0 = soft mask) or off (default: off)",
     )
     ev.add_argument("--threads", type=int, default=0)

@@ -100,22 +100,20 @@ def cmd_stemprover_train(args: argparse.Namespace) -> int:
 def cmd_stemprover_cache(args: argparse.Namespace) -> int:
     from deepsampler.stemprover.pairs import cache_separator_outputs
 
-    out = cache_separator_outputs(
-        args.data, args.split, args.out, args.model, args.limit, progress=not args.quiet
+    tracks = cache_separator_outputs(
+        Path(args.data) / args.split, args.out, args.model, args.limit, progress=not args.quiet
     )
-    print(f"separator outputs in {out}")
+    print(f"separator outputs of {len(tracks)} tracks in {args.out}")
     return 0
 
 
 def cmd_stemprover_detect(args: argparse.Namespace) -> int:
-    from deepsampler.audio import read_audio, resample
+    from deepsampler.audio import read_audio
     from deepsampler.stemprover.detectors import detect_artifacts
+    from deepsampler.stemprover.enhancer import read_mixture
 
     stem, sr = read_audio(args.stem)
-    mix = None
-    if args.mixture:
-        mix, mix_sr = read_audio(args.mixture)
-        mix = resample(mix, mix_sr, sr) if mix_sr != sr else mix
+    mix = read_mixture(args.mixture, sr) if args.mixture else None
     try:
         report = detect_artifacts(stem, sr, mixture=mix)
     except ValueError as exc:

@@ -18,11 +18,11 @@ import torch
 
 from deepsampler.audio import audio_info, read_audio, resample, write_audio
 from deepsampler.errors import DeepSamplerError
+from deepsampler.models.registry import PRETRAINED_DIR
 from deepsampler.stemprover.detectors import ARTIFACTS, DetectionReport, detect_artifacts
 from deepsampler.stemprover.model import StemProver
 from deepsampler.stemprover.segments import SegmentConfig, process_in_segments
 
-PRETRAINED = Path(__file__).resolve().parents[1] / "pretrained"
 DEFAULT_STEMPROVER = "stemprover"
 
 
@@ -33,10 +33,10 @@ def resolve_stemprover(model: str | Path) -> Path:
         if not path.is_file():
             raise DeepSamplerError(f"{path}: no such StemProver model file")
         return path
-    shipped = PRETRAINED / f"{model}.pt"
+    shipped = PRETRAINED_DIR / f"{model}.pt"
     if not shipped.is_file():
         names = sorted(
-            p.stem for p in PRETRAINED.glob("stemprover*.pt") if "regression" not in p.stem
+            p.stem for p in PRETRAINED_DIR.glob("stemprover*.pt") if "regression" not in p.stem
         )
         if not names:
             raise DeepSamplerError(
@@ -46,6 +46,12 @@ def resolve_stemprover(model: str | Path) -> Path:
             )
         raise DeepSamplerError(f"unknown StemProver model {model!r}; shipped: {names}")
     return shipped
+
+
+def read_mixture(path: str | Path, sample_rate: int) -> np.ndarray:
+    """The mixture file as ``[channels, samples]`` at ``sample_rate`` Hz (resampled if needed)."""
+    mix, rate = read_audio(path)
+    return resample(mix, rate, sample_rate) if rate != sample_rate else mix
 
 
 def adapter_weights(
@@ -256,9 +262,7 @@ class Enhancer:
         stem, sr = read_audio(path)
         mix = None
         if mixture is not None:
-            mix, mix_sr = read_audio(mixture)
-            if mix_sr != sr:
-                mix = resample(mix, mix_sr, sr)
+            mix = read_mixture(mixture, sr)
             if mix.shape[-1] != stem.shape[-1]:
                 raise DeepSamplerError(
                     f"{mixture}: {mix.shape[-1]} samples at {sr} Hz, but {path} has "

@@ -166,22 +166,22 @@ class PairSampler:
 
 
 def cache_separator_outputs(
-    root: str | Path,
-    split: str,
+    folder: str | Path,
     out: str | Path,
     model: str = "music4-rt",
     limit: int | None = None,
     progress: bool = True,
-) -> Path:
-    """Separate ``root/split/<track>/mixture.*`` with ``model`` into ``out/<track>/``.
+) -> list[Path]:
+    """Separate ``folder/<track>/mixture.*`` with ``model`` into ``out/<track>/<source>.wav``.
 
-    Tracks already cached are skipped, so the command resumes. Returns ``out``.
+    Tracks already cached are skipped, so the command resumes. Returns the track folders
+    (the first ``limit``, sorted by name).
     """
     from deepsampler.separator import Separator
 
-    folder = Path(root) / split
+    folder = Path(folder)
     if not folder.is_dir():
-        raise DeepSamplerError(f"{folder}: no such split folder")
+        raise DeepSamplerError(f"{folder}: no such folder")
     tracks = sorted(p for p in folder.iterdir() if any(p.glob("mixture.*")))
     if not tracks:
         raise DeepSamplerError(f"{folder}: no track folders with a mixture file")
@@ -193,7 +193,7 @@ def cache_separator_outputs(
         if all((out / track.name / f"{s}.wav").is_file() for s in sep.sources):
             continue
         sep.separate_file(next(track.glob("mixture.*")), out, track=track.name)
-    return out
+    return tracks
 
 
 def _draw_chunk(task: tuple[PairConfig, int, str | None, int]) -> tuple[np.ndarray, np.ndarray]:

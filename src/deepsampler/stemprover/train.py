@@ -277,11 +277,17 @@ class StemProverTrainer:
 
         return self._loop("base", params, cfg, loss_fn)
 
-    def _conditional_loss(self, model: StemProver, size: int, kind: str | None) -> torch.Tensor:
+    @torch.no_grad()
+    def _pair_latents(
+        self, model: StemProver, size: int, kind: str | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """A batch of pairs as (degraded phase features, degraded latent, clean latent)."""
         degraded, clean = self._batch(size, kind)
-        with torch.no_grad():
-            _, phase, z_deg = model.analyse(degraded)
-            z0 = model.analyse(clean)[2]
+        _, phase, z_deg = model.analyse(degraded)
+        return phase, z_deg, model.analyse(clean)[2]
+
+    def _conditional_loss(self, model: StemProver, size: int, kind: str | None) -> torch.Tensor:
+        phase, z_deg, z0 = self._pair_latents(model, size, kind)
         control = model.condition(z_deg, phase)
         return diffusion_loss(model.denoiser, z0, model.config.diffusion, control, self.gen)
 
@@ -328,10 +334,7 @@ class StemProverTrainer:
         params = list(net.parameters())
 
         def loss_fn() -> torch.Tensor:
-            degraded, clean = self._batch(cfg.batch_size)
-            with torch.no_grad():
-                _, phase, z_deg = model.analyse(degraded)
-                z0 = model.analyse(clean)[2]
+            phase, z_deg, z0 = self._pair_latents(model, cfg.batch_size)
             return F.mse_loss(net(z_deg, phase), z0 - z_deg)
 
         result = self._loop("regression", params, cfg, loss_fn)
