@@ -88,7 +88,8 @@ def _plot_separation(mixture_path: Path, result, sep) -> Path:
 
 
 def _enhance_stems(enhancer, mixture: Path, result, args: argparse.Namespace, say) -> None:
-    """``separate --enhance``: refine each written stem, with the mixture for the detectors."""
+    """``separate --enhance``: refine each written stem, with the mixture for the detectors and
+    the refiner."""
     from deepsampler.cli_stemprover import describe_result
 
     for name, stem_path in result.stems.items():

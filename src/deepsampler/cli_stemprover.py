@@ -187,7 +187,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     )
     enh.add_argument("stems", nargs="+", metavar="STEM", help="stem audio files")
     enh.add_argument("-o", "--output", default="enhanced", help="output folder or file")
-    enh.add_argument("--mixture", help="the mixture the stem came from (finds bleed, lost highs)")
+    enh.add_argument(
+        "--mixture",
+        help="the mixture the stem came from: the detectors find bleed and lost highs "
+        "against it, and the refiner reads it (recommended)",
+    )
     add_enhance_options(enh)
     enh.add_argument("--device", default="cpu", help="cpu or cuda (default: %(default)s)")
     enh.add_argument("--threads", type=int, default=0, help="CPU threads (default: torch's)")

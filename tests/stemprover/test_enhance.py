@@ -48,6 +48,30 @@ def test_identity_refiner_through_segments_returns_the_input() -> None:
     assert out.segments >= 2
 
 
+def test_refiner_sees_the_mixture_segment_by_segment() -> None:
+    # a "refiner" that returns the mixture rows it was handed: the overlap-add must give back the
+    # whole mixture, so every segment's mixture lines up with its stem, channel by channel
+    model = StemProver(tiny_config())
+    stem = _stem()
+    mix = stem[::-1].copy() + 0.05
+    calls = []
+
+    def take_mixture(segments: torch.Tensor, mixture: torch.Tensor | None) -> torch.Tensor:
+        calls.append(mixture is not None and mixture.shape == segments.shape)
+        return mixture
+
+    out = Enhancer(model, segments=SHORT, refiner=take_mixture).enhance(
+        stem, RATE, mixture=mix, adapters="none"
+    )
+    assert calls and all(calls)
+    np.testing.assert_allclose(out.audio, mix, atol=1e-6)
+    seen = []
+    Enhancer(model, segments=SHORT, refiner=lambda s, m: seen.append(m) or s).enhance(
+        stem, RATE, adapters="none"
+    )
+    assert seen and all(m is None for m in seen)
+
+
 def test_enhance_shapes_rates_and_seed(model_file) -> None:
     enh = Enhancer(model_file, segments=SHORT, steps=2, batch_size=3)
     stem = _stem()

@@ -7,7 +7,13 @@ import torch
 
 from deepsampler.stemprover import adapters as lora
 from deepsampler.stemprover.autoencoder import SpectrogramAutoencoder
-from deepsampler.stemprover.diffusion import DiffusionConfig, diffusion_loss, sample
+from deepsampler.stemprover.diffusion import (
+    DiffusionConfig,
+    diffusion_loss,
+    predicted_clean,
+    refinement_prediction,
+    sample,
+)
 from deepsampler.stemprover.model import StemProver
 from deepsampler.stemprover.refiners import IdentityRefiner, RegressionNet, RegressionRefiner
 
@@ -200,3 +206,59 @@ def test_regression_refiner_same_size_and_shape(tiny_model: StemProver) -> None:
     assert size == diffusion
     wave = _inputs(tiny_model)[0]
     assert RegressionRefiner(tiny_model, net)(wave).shape == wave.shape
+
+
+@torch.no_grad()
+def test_mixture_reaches_the_control_and_the_stem_stands_in_without_one(tiny_model) -> None:
+    assert tiny_model.config.mixture_condition
+    wave, _, _, _, _, _ = _inputs(tiny_model)
+    g = torch.Generator().manual_seed(5)
+    for p in tiny_model.control.parameters():
+        p.add_(0.1 * torch.randn(p.shape, generator=g))
+    mix = wave + 0.1 * torch.randn(wave.shape, generator=g)
+    seed = [torch.Generator().manual_seed(0) for _ in range(3)]
+    alone = tiny_model.refine(wave, 2, 0.5, seed[0])
+    as_mix = tiny_model.refine(wave, 2, 0.5, seed[1], mixture=wave)
+    other = tiny_model.refine(wave, 2, 0.5, seed[2], mixture=mix)
+    torch.testing.assert_close(alone, as_mix)
+    assert not torch.allclose(alone, other, atol=1e-5)
+    with pytest.raises(ValueError, match="mixture segments"):
+        tiny_model.refine(wave, 1, 0.5, mixture=wave[:, :-1])
+    _, phase, z = tiny_model.analyse(wave)
+    with pytest.raises(ValueError, match="context channels"):
+        tiny_model.control(z, phase, None)
+
+
+def test_predicted_clean_inverts_the_velocity() -> None:
+    cfg = DiffusionConfig()
+    sched = cfg.scheduler()
+    g = torch.Generator().manual_seed(0)
+    z0 = torch.randn(4, 3, 5, 6, generator=g)
+    noise = torch.randn(z0.shape, generator=g)
+    t = torch.tensor([0, 10, 500, 999])
+    noisy = sched.add_noise(z0, noise, t)
+    v = sched.get_velocity(z0, noise, t)
+    torch.testing.assert_close(predicted_clean(cfg, noisy, v, t), z0, rtol=1e-4, atol=1e-4)
+
+
+def test_refinement_rows_start_where_the_sampler_starts() -> None:
+    cfg = DiffusionConfig(strength=0.3)
+    seen = {}
+
+    class Spy(torch.nn.Module):
+        def forward(self, x, t, control=None):
+            seen["x"], seen["t"] = x, t
+            return torch.zeros_like(x)
+
+    z0 = torch.zeros(64, 2, 3, 3)
+    z_deg = torch.ones(64, 2, 3, 3)
+    g = torch.Generator().manual_seed(0)
+    v_loss, x0, from_deg = refinement_prediction(Spy(), z0, z_deg, cfg, None, 1.0, g)
+    assert from_deg.all() and float(v_loss) == 0.0
+    assert int(seen["t"].max()) <= round(0.3 * 999) and int(seen["t"].min()) >= 1
+    # zero velocity: the implied clean latent is sqrt(a) * x_t, whose mean follows the degraded
+    a = cfg.scheduler().alphas_cumprod[seen["t"]].view(-1, 1, 1, 1)
+    torch.testing.assert_close(x0, a.sqrt() * seen["x"])
+    assert float(seen["x"].mean()) > 0.5
+    _, _, from_deg = refinement_prediction(Spy(), z0, z_deg, cfg, None, 0.0, g)
+    assert not from_deg.any()

@@ -57,6 +57,9 @@ def test_pair_sampler_kinds_shapes_and_determinism(tmp_path) -> None:
         p = sampler.draw(np.random.default_rng(0), kind)
         assert p.kind == kind and p.degraded.shape == p.clean.shape == (n,)
         assert np.isfinite(p.degraded).all() and not np.allclose(p.degraded, p.clean)
+        # the mixture segment is the track's mixture (a mono corpus) at the pair's offset
+        mix, _ = sf.read(root / "train" / p.track / "mixture.wav", dtype="float32")
+        np.testing.assert_allclose(p.mixture, mix[p.offset : p.offset + n], atol=1e-5)
     a = sampler.batch(np.random.default_rng(5), 3)
     b = sampler.batch(np.random.default_rng(5), 3)
     np.testing.assert_array_equal(a[0], b[0])
@@ -137,8 +140,8 @@ def test_pair_pool_does_not_depend_on_workers(tmp_path) -> None:
     two = PairPool(config, 5, "band_limit", workers=2, seed=3, chunk=2)
     assert len(one) == 5 and one.clean.shape == (5, int(0.5 * RATE))
     np.testing.assert_array_equal(one.degraded, two.degraded)
-    degraded, clean = one.batch(np.random.default_rng(0), 7)
-    assert degraded.shape == clean.shape == (7, int(0.5 * RATE))
+    degraded, clean, mixture = one.batch(np.random.default_rng(0), 7)
+    assert degraded.shape == clean.shape == mixture.shape == (7, int(0.5 * RATE))
 
 
 def test_init_from_continues_after_the_finished_stages(tmp_path) -> None:
@@ -159,3 +162,56 @@ def test_init_from_continues_after_the_finished_stages(tmp_path) -> None:
     other = dataclasses.replace(cont, model=dataclasses.replace(config.model, bands=2))
     with pytest.raises(ConfigError, match="init_from"):
         StemProverTrainer(other, tmp_path / "third", progress=False).run()
+    # a changed control design keeps the autoencoder and base, and trains the control again
+    flip = not config.model.mixture_condition
+    redo = dataclasses.replace(
+        config,
+        init_from=str(tmp_path / "second" / "stemprover.pt"),
+        model=dataclasses.replace(config.model, mixture_condition=flip),
+    )
+    results = StemProverTrainer(redo, tmp_path / "fourth", progress=False).run(
+        ["autoencoder", "base", "control"]
+    )
+    assert [r.stage for r in results] == ["control"]
+    fourth = StemProver.load(tmp_path / "fourth" / "stemprover.pt")[0]
+    assert fourth.config.mixture_condition is flip
+    for key, value in fourth.denoiser.state_dict().items():
+        torch.testing.assert_close(value, second.denoiser.state_dict()[key])
+
+
+def test_negative_snr_matches_its_definition() -> None:
+    from deepsampler.stemprover.train import negative_snr_db
+
+    rng = np.random.default_rng(0)
+    ref = rng.standard_normal((3, 1000))
+    est = ref + 0.1 * rng.standard_normal((3, 1000))
+    want = -10 * np.log10((ref**2).sum(-1) / ((ref - est) ** 2).sum(-1))
+    got = negative_snr_db(torch.from_numpy(est), torch.from_numpy(ref)).numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+    with pytest.raises(ValueError, match="mixture_dropout"):
+        StemProverTrainConfig(mixture_dropout=1.5)
+
+
+def test_pooled_pairs_carry_their_own_latents(tmp_path) -> None:
+    import dataclasses
+
+    root = write_corpus(tmp_path / "corpus")
+    config = _config(root)
+    config = dataclasses.replace(
+        config,
+        mixture_dropout=0.0,
+        pairs=dataclasses.replace(config.pairs, pool_size=5),
+    )
+    trainer = StemProverTrainer(config, tmp_path / "run", progress=False)
+    torch.manual_seed(0)
+    model = StemProver(config.model).eval()
+    with torch.no_grad():
+        b = trainer._pair_latents(model, 4, "bleed")
+        # the cached latents belong to the drawn waveforms, row by row
+        torch.testing.assert_close(b.z_deg, model.autoencoder.encode(b.feats))
+        torch.testing.assert_close(b.z0, model.analyse(b.clean)[2])
+        assert not torch.allclose(b.z_mix, b.z_deg)  # the mixture, not the stem
+    assert len(trainer.latents["bleed"][0]) == 5
+    # the conditional stages run on pooled latents too
+    results = trainer.run()
+    assert all(np.isfinite(r.last_loss) for r in results)

@@ -6,6 +6,12 @@ DDIM (eta = 0) that starts from the *degraded* latent noised to ``strength`` of 
 version, and a few steps suffice. ``steps`` is the quality/speed knob.
 The control residuals depend on the condition only, so they are computed once by the caller and
 passed to every step.
+
+``refinement_prediction`` is the conditional stages' training step. Half of its rows (by default)
+are noised from the *degraded* latent at a timestep within ``strength`` — exactly the state the
+sampler starts from — and asked for the clean latent. Trained on clean-latent noise alone, the
+model treats the degraded signal visible in that starting state as the answer and hands it back
+(the first StemProver model did: ΔSDR fell towards 0 as strength fell and below it as it rose).
 """
 
 from __future__ import annotations
@@ -102,3 +108,50 @@ def sample(
         v = denoiser(x, tt, control)
         x = sched.step(v, t, x, eta=0.0).prev_sample
     return x
+
+
+def predicted_clean(
+    config: DiffusionConfig, noisy: torch.Tensor, v: torch.Tensor, t: torch.Tensor
+) -> torch.Tensor:
+    """The clean latent implied by a v-prediction: ``sqrt(a) x_t - sqrt(1 - a) v`` per row."""
+    a = config.scheduler().alphas_cumprod.to(noisy.device)[t].to(noisy.dtype)
+    a = a.view(-1, *([1] * (noisy.dim() - 1)))
+    return a.sqrt() * noisy - (1 - a).sqrt() * v
+
+
+def refinement_prediction(
+    denoiser: LatentDenoiser,
+    z0: torch.Tensor,
+    z_degraded: torch.Tensor,
+    config: DiffusionConfig,
+    control: list[torch.Tensor] | None,
+    degraded_start: float = 0.5,
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One conditional training step's prediction, ``[b, c, f, t]`` latents in.
+
+    Rows drawn with probability ``degraded_start`` start from ``z_degraded`` noised at a timestep
+    in ``[1, strength * T]`` (the sampler's first state); the others are ordinary diffusion rows
+    (``z0`` noised at any timestep). Returns ``(v_loss, x0_pred, from_degraded)``: the mean
+    v-prediction error over the ordinary rows (0 if none), the implied clean latent of every
+    row, and the boolean row mask of degraded starts.
+    """
+    sched = config.scheduler()
+    b = z0.shape[0]
+    top = max(1, int(round(config.strength * (config.train_timesteps - 1))))
+    from_deg = torch.rand(b, generator=generator) < degraded_start
+    t_any = torch.randint(0, config.train_timesteps, (b,), generator=generator)
+    t_low = torch.randint(1, top + 1, (b,), generator=generator)
+    t = torch.where(from_deg, t_low, t_any).to(z0.device)
+    noise = torch.randn(z0.shape, generator=generator).to(z0)
+    mask = from_deg.to(z0.device).view(-1, *([1] * (z0.dim() - 1)))
+    start = torch.where(mask, z_degraded, z0)
+    noisy = sched.add_noise(start, noise, t)
+    v = denoiser(noisy, t, control)
+    plain = ~from_deg.to(z0.device)
+    if plain.any():
+        target = sched.get_velocity(z0, noise, t)
+        v_loss = F.mse_loss(v[plain], target[plain])
+    else:
+        v_loss = v.sum() * 0.0
+    return v_loss, predicted_clean(config, noisy, v, t), from_deg.to(z0.device)

@@ -1,9 +1,10 @@
 """Enhancer: refine a whole separated stem (array or file) with a StemProver model.
 
 Steps: resample to the model's rate; detect artifacts (with the mixture when given) to choose and
-weight the LoRA adapters (``adapters="auto"``) unless the caller names them; cut the stem at quiet
-places away from transients (``segments.adaptive_boundaries``); refine the segments in batches,
-every channel as its own row; cross-fade them back together; resample back.
+weight the LoRA adapters (``adapters="auto"``) unless the caller names them; cut the stem (and the
+mixture with it, at the same places) at quiet places away from transients
+(``segments.adaptive_boundaries``); refine the segments in batches, every channel as its own row,
+the mixture's matching channel beside it; cross-fade them back together; resample back.
 """
 
 from __future__ import annotations
@@ -113,8 +114,10 @@ class Enhancer:
         batch_size: segments refined per forward pass.
         device: ``cpu`` or ``cuda``.
         seed: seeds the sampler's noise, so runs are repeatable.
-        refiner: replaces the diffusion sampler (mono segments ``[n, samples]`` -> same), e.g.
-            the benchmark's identity and regression controls; segmentation is unchanged.
+        refiner: replaces the diffusion sampler: ``refiner(segments, mixture)`` with mono
+            segments ``[n, samples]`` and their mixture segments (same shape, or None) -> refined
+            segments, e.g. the benchmark's identity and regression controls; segmentation is
+            unchanged.
     """
 
     def __init__(
@@ -127,7 +130,7 @@ class Enhancer:
         batch_size: int = 4,
         device: str = "cpu",
         seed: int = 0,
-        refiner: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        refiner: Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor] | None = None,
     ) -> None:
         if isinstance(model, StemProver):
             self.model, self.metadata = model.eval(), {}
@@ -154,25 +157,34 @@ class Enhancer:
     def sample_rate(self) -> int:
         return self.model.config.sample_rate
 
-    def _refine_batch(self, pieces: list[np.ndarray], gen: torch.Generator) -> list[np.ndarray]:
-        # every channel of every piece is one mono row; pieces in a batch share one length
-        rows, shapes = [], []
-        for p in pieces:
-            rows.extend(p)
-            shapes.append(p.shape[0])
-        length = max(r.shape[-1] for r in rows)
-        x = torch.zeros(len(rows), length)
-        for i, r in enumerate(rows):
-            x[i, : r.shape[-1]] = torch.from_numpy(np.ascontiguousarray(r))
+    def _refine_batch(
+        self, pieces: list[np.ndarray], channels: int, with_mixture: bool, gen: torch.Generator
+    ) -> list[np.ndarray]:
+        # a piece is [channels (+ channels of mixture), n]; every stem channel is one mono row,
+        # with the mixture's matching channel in a second tensor; pieces share one padded length
+        length = max(p.shape[-1] for p in pieces)
+        rows = len(pieces) * channels
+        x = torch.zeros(rows, length)
+        mix = torch.zeros(rows, length) if with_mixture else None
+        for i, p in enumerate(pieces):
+            x[i * channels : (i + 1) * channels, : p.shape[-1]] = torch.from_numpy(
+                np.ascontiguousarray(p[:channels])
+            )
+            if mix is not None:
+                mix[i * channels : (i + 1) * channels, : p.shape[-1]] = torch.from_numpy(
+                    np.ascontiguousarray(p[channels:])
+                )
         x = x.to(self.device)
+        mix = None if mix is None else mix.to(self.device)
         if self.refiner is not None:
-            y = self.refiner(x).cpu().numpy()
+            y = self.refiner(x, mix).cpu().numpy()
         else:
-            y = self.model.refine(x, self.steps, self.strength, gen).cpu().numpy()
-        out, i = [], 0
-        for p, c in zip(pieces, shapes, strict=True):
-            out.append(y[i : i + c, : p.shape[-1]].astype(np.float32))
-            i += c
+            y = self.model.refine(x, self.steps, self.strength, gen, mixture=mix).cpu().numpy()
+        out = []
+        for i, p in enumerate(pieces):
+            refined = y[i * channels : (i + 1) * channels, : p.shape[-1]].astype(np.float32)
+            # the mixture rows ride along unchanged, so the piece keeps its shape
+            out.append(np.concatenate([refined, p[channels:]]) if with_mixture else refined)
         return out
 
     def enhance(
@@ -220,19 +232,22 @@ class Enhancer:
         gen = torch.Generator().manual_seed(self.seed)
         counter = {"segments": 0}
 
+        channels = x.shape[0]
+        with_mixture = mix is not None and self.model.config.mixture_condition
+
         def batch_fn(pieces: list[np.ndarray]) -> list[np.ndarray]:
             counter["segments"] += len(pieces)
-            return self._refine_batch(pieces, gen)
+            return self._refine_batch(pieces, channels, with_mixture, gen)
 
         y = process_in_segments(
-            x,
+            np.concatenate([x, mix]) if with_mixture else x,
             rate,
             None,
             self.segments,
             batch_size=self.batch_size,
             batch_fn=batch_fn,
             progress=progress,
-        )
+        )[:channels]
         if sample_rate != rate:
             y = resample(y, rate, sample_rate)[..., : stem.shape[-1]]
         y = np.asarray(y, dtype=np.float32)

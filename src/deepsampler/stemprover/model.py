@@ -6,6 +6,11 @@ the degraded latent ``z``; the decoded *change* ``decode(z_hat) - decode(z)`` is
 degraded features, so the autoencoder's own reconstruction error cancels wherever the sampler
 leaves the latent alone (and ``z_hat == z`` returns the input exactly, up to float rounding).
 
+With ``mixture_condition`` the control branch also reads the latent of the mixture the stem was
+separated from: bleed and lost highs are defined against the mixture, and a refiner that cannot
+see it can only guess them from priors. Without a mixture the stem stands in for it (the
+trainer shows the model that case too, ``mixture_dropout``).
+
 A checkpoint holds the config, the autoencoder, the base denoiser, the control branch, the LoRA
 adapters (each with its rank) and optionally the same-size regression refiner used as a control
 in the benchmark.
@@ -45,6 +50,7 @@ class StemProverConfig:
     heads: int = 4
     phase_width: int = 16
     lora_rank: int = 8
+    mixture_condition: bool = True
     diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
 
     def __post_init__(self) -> None:
@@ -66,7 +72,7 @@ class StemProver(nn.Module):
         self.features = PhaseAwareSTFT(c.features)
         self.autoencoder = SpectrogramAutoencoder(2, c.latent_channels, c.autoencoder_width)
         self.denoiser = LatentDenoiser(c.latent_channels, c.denoiser_width, c.bands, c.heads)
-        self.control = ControlBranch(self.denoiser, phase_channels=2, phase_width=c.phase_width)
+        self.control = make_control(self.denoiser, c)
         self.adapter_ranks: dict[str, int] = {}
 
     # ----- adapters -------------------------------------------------------------------------
@@ -92,9 +98,23 @@ class StemProver(nn.Module):
         phase = self.features.phase_features(x)
         return feats, phase, self.autoencoder.encode(feats)
 
-    def condition(self, z: torch.Tensor, phase: torch.Tensor) -> list[torch.Tensor]:
-        """Control residuals for a degraded latent; computed once per segment."""
-        return self.control(z, phase)
+    def mixture_latent(self, mixture: torch.Tensor | None, z: torch.Tensor) -> torch.Tensor | None:
+        """The control branch's context: the mixture segments ``[n, samples]`` encoded, or the
+        stem's own latent ``z`` when no mixture is given; None for models without it."""
+        if not self.config.mixture_condition:
+            return None
+        if mixture is None:
+            return z
+        return self.autoencoder.encode(self.features(mixture[:, None]))
+
+    def condition(
+        self, z: torch.Tensor, phase: torch.Tensor, z_mix: torch.Tensor | None = None
+    ) -> list[torch.Tensor]:
+        """Control residuals for a degraded latent (and the mixture's); computed once per
+        segment. ``z_mix=None`` on a mixture-conditioned model means "no mixture" (``z``)."""
+        if self.config.mixture_condition and z_mix is None:
+            z_mix = z
+        return self.control(z, phase, z_mix)
 
     @torch.no_grad()
     def refine(
@@ -103,12 +123,20 @@ class StemProver(nn.Module):
         steps: int | None = None,
         strength: float | None = None,
         generator: torch.Generator | None = None,
+        mixture: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Refine mono segments ``[n, samples]`` (float, the model's sample rate) -> same shape."""
+        """Refine mono segments ``[n, samples]`` (float, the model's sample rate) -> same shape.
+
+        ``mixture``: the matching mixture segments ``[n, samples]`` (optional)."""
         if wave.dim() != 2:
             raise ValueError(f"expected mono segments [n, samples], got {tuple(wave.shape)}")
+        if mixture is not None and mixture.shape != wave.shape:
+            raise ValueError(
+                f"mixture segments {tuple(mixture.shape)} differ from the stem's "
+                f"{tuple(wave.shape)}"
+            )
         feats, phase, z = self.analyse(wave)
-        control = self.condition(z, phase)
+        control = self.condition(z, phase, self.mixture_latent(mixture, z))
         z_hat = sample(self.denoiser, z, control, self.config.diffusion, steps, strength, generator)
         return self.apply_latent_edit(feats, z, z_hat, wave.shape[-1])
 
@@ -161,3 +189,11 @@ class StemProver(nn.Module):
             model.adapter_ranks[name] = int(entry["rank"])
         model.set_adapter_weights({})
         return model.eval(), payload.get("extra", {})
+
+
+def make_control(denoiser: LatentDenoiser, config: StemProverConfig) -> ControlBranch:
+    """The control branch for ``config`` (with the mixture's latent as context if asked)."""
+    context = config.latent_channels if config.mixture_condition else 0
+    return ControlBranch(
+        denoiser, phase_channels=2, phase_width=config.phase_width, context_channels=context
+    )

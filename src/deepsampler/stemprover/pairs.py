@@ -10,6 +10,8 @@ Two kinds of pairs, both from a MUSDB18-HQ-style corpus (``root/split/<track>/<s
 
 Segments are mono (one random channel of a stereo stem), ``segment_seconds`` long, at the
 corpus's sample rate; near-silent clean segments are skipped, since there is nothing to refine.
+Each pair carries the matching mixture segment (the sum of the track's stems, the signal the
+separator saw) for mixture-conditioned models.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ class PairConfig:
     artifacts: tuple[str, ...] = ARTIFACTS
     pool_size: int = 0  # > 0: draw this many pairs per kind once (PairPool) and reuse them
     pool_workers: int = 1
+    artifact_pool_size: int = 0  # pool size of the one-artifact pools (adapters); 0: pool_size
 
     def __post_init__(self) -> None:
         if self.segment_seconds <= 0:
@@ -61,10 +64,12 @@ class PairConfig:
 
 @dataclass
 class Pair:
-    """One training pair: mono ``degraded`` and ``clean`` ``[samples]`` float32 and its origin."""
+    """One training pair: mono ``degraded``, ``clean`` and ``mixture`` ``[samples]`` float32 and
+    its origin."""
 
     degraded: np.ndarray
     clean: np.ndarray
+    mixture: np.ndarray
     kind: str  # an artifact name or SEPARATOR
     track: str
     source: str
@@ -137,15 +142,16 @@ class PairSampler:
         track = self.tracks[ti]
         channel = int(rng.integers(clean.shape[0]))
         params: dict = {}
+        others = sum(self._read(track, s, offset) for s in cfg.sources if s != source)
         if kind == SEPARATOR:
             est_path = self.cache / track.folder.name / f"{source}.wav"
             degraded = read_segment(est_path, offset, cfg.segment_samples, cfg.channels)
         else:
-            others = sum(self._read(track, s, offset) for s in cfg.sources if s != source)
             degraded, params = degrade(clean, others, cfg.sample_rate, kind, rng)
         return Pair(
             degraded=np.asarray(degraded[channel], np.float32),
             clean=np.asarray(clean[channel], np.float32),
+            mixture=np.asarray((clean + others)[channel], np.float32),
             kind=kind,
             track=track.folder.name,
             source=source,
@@ -155,12 +161,13 @@ class PairSampler:
 
     def batch(
         self, rng: np.random.Generator, size: int, kind: str | None = None
-    ) -> tuple[np.ndarray, np.ndarray, list[Pair]]:
-        """``size`` pairs stacked: (degraded ``[size, samples]``, clean ``[size, samples]``)."""
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[Pair]]:
+        """``size`` pairs stacked: (degraded, clean, mixture, each ``[size, samples]``; pairs)."""
         pairs = [self.draw(rng, kind) for _ in range(size)]
         return (
             np.stack([p.degraded for p in pairs]),
             np.stack([p.clean for p in pairs]),
+            np.stack([p.mixture for p in pairs]),
             pairs,
         )
 
@@ -196,12 +203,13 @@ def cache_separator_outputs(
     return tracks
 
 
-def _draw_chunk(task: tuple[PairConfig, int, str | None, int]) -> tuple[np.ndarray, np.ndarray]:
+def _draw_chunk(
+    task: tuple[PairConfig, int, str | None, int],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Worker: ``count`` pairs of ``kind`` from a fresh sampler seeded with ``seed``."""
     config, seed, kind, count = task
     sampler = PairSampler(config)
-    degraded, clean, _ = sampler.batch(np.random.default_rng(seed), count, kind)
-    return degraded, clean
+    return sampler.batch(np.random.default_rng(seed), count, kind)[:3]
 
 
 class PairPool:
@@ -245,12 +253,16 @@ class PairPool:
                 )
         self.degraded = np.concatenate([p[0] for p in parts])
         self.clean = np.concatenate([p[1] for p in parts])
+        self.mixture = np.concatenate([p[2] for p in parts])
         self.kind = kind
 
     def __len__(self) -> int:
         return len(self.clean)
 
-    def batch(self, rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.ndarray]:
-        """``size`` random pairs (with replacement): (degraded, clean), ``[size, samples]``."""
+    def batch(
+        self, rng: np.random.Generator, size: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``size`` random pairs (with replacement): (degraded, clean, mixture), each
+        ``[size, samples]``."""
         idx = rng.integers(0, len(self), size)
-        return self.degraded[idx], self.clean[idx]
+        return self.degraded[idx], self.clean[idx], self.mixture[idx]

@@ -11,9 +11,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from deepsampler.stemprover.control import ControlBranch
 from deepsampler.stemprover.denoiser import LatentDenoiser
-from deepsampler.stemprover.model import StemProver
+from deepsampler.stemprover.model import StemProver, make_control
 
 
 class IdentityRefiner:
@@ -22,23 +21,30 @@ class IdentityRefiner:
     def __init__(self, sample_rate: int) -> None:
         self.sample_rate = sample_rate
 
-    def __call__(self, segments: torch.Tensor) -> torch.Tensor:
+    def __call__(self, segments: torch.Tensor, mixture: torch.Tensor | None = None) -> torch.Tensor:
         return segments.clone()
 
 
 class RegressionNet(nn.Module):
     """Denoiser + control branch of the diffusion model's sizes, used as a one-pass predictor of
-    the latent change ``z_clean - z_degraded`` from the degraded latent and its phase features."""
+    the latent change ``z_clean - z_degraded`` from the degraded latent, its phase features and
+    (for mixture-conditioned models) the mixture's latent — the same inputs as the diffusion
+    model's control branch."""
 
     def __init__(self, model: StemProver) -> None:
         super().__init__()
         c = model.config
         self.denoiser = LatentDenoiser(c.latent_channels, c.denoiser_width, c.bands, c.heads)
-        self.control = ControlBranch(self.denoiser, phase_channels=2, phase_width=c.phase_width)
+        self.control = make_control(self.denoiser, c)
+        self.mixture_condition = c.mixture_condition
 
-    def forward(self, z: torch.Tensor, phase: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, z: torch.Tensor, phase: torch.Tensor, z_mix: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        if self.mixture_condition and z_mix is None:
+            z_mix = z
         t = torch.zeros(z.shape[0], dtype=torch.long, device=z.device)
-        return self.denoiser(z, t, self.control(z, phase))
+        return self.denoiser(z, t, self.control(z, phase, z_mix))
 
 
 class RegressionRefiner:
@@ -50,7 +56,7 @@ class RegressionRefiner:
         self.sample_rate = model.config.sample_rate
 
     @torch.no_grad()
-    def __call__(self, segments: torch.Tensor) -> torch.Tensor:
+    def __call__(self, segments: torch.Tensor, mixture: torch.Tensor | None = None) -> torch.Tensor:
         feats, phase, z = self.model.analyse(segments)
-        z_hat = z + self.net(z, phase)
+        z_hat = z + self.net(z, phase, self.model.mixture_latent(mixture, z))
         return self.model.apply_latent_edit(feats, z, z_hat, segments.shape[-1])

@@ -8,11 +8,18 @@ Stages, in order (each resumes from the model file the previous one wrote):
 2. ``base``: the latent denoiser learns clean stems alone (v-prediction), no condition — the
    project's own base model, since no pretrained diffusion weights can be downloaded.
 3. ``control``: the control branch (zero convs) learns to steer the frozen base towards the clean
-   latent given the degraded stem, on all kinds of pairs.
+   latent given the degraded stem (and its mixture), on all kinds of pairs.
 4. ``adapters``: one LoRA adapter per artifact type, trained **progressively** — one after the
    other, each on its own artifact's pairs with the base, the control branch and the earlier
    adapters frozen and off.
 5. ``regression``: the same-size one-pass regression refiner (the benchmark's control).
+
+The conditional stages (control, adapters) train on ``diffusion.refinement_prediction``: ordinary
+v-prediction rows plus rows that start where the sampler starts (the degraded latent, noised),
+whose implied clean latent is scored twice — against the clean latent (MSE) and, after decoding
+the edit onto the degraded stem exactly as inference does, against the clean waveform (negative
+SNR in dB, weight ``output_loss`` per dB): the benchmark's ΔSDR is the quantity trained. The
+regression refiner gets the same two terms, so the comparison stays fair.
 
 The resolved config is written to ``RUN/config.yaml``; the model after every stage to
 ``RUN/stemprover.pt`` (atomic), the regression refiner to ``RUN/regression.pt``, and one JSON line
@@ -38,8 +45,8 @@ from deepsampler.config import from_dict, load_yaml, to_dict
 from deepsampler.errors import ConfigError
 from deepsampler.stemprover import adapters as lora
 from deepsampler.stemprover.degradations import ARTIFACTS
-from deepsampler.stemprover.diffusion import diffusion_loss
-from deepsampler.stemprover.model import StemProver, StemProverConfig
+from deepsampler.stemprover.diffusion import diffusion_loss, refinement_prediction
+from deepsampler.stemprover.model import FORMAT, StemProver, StemProverConfig
 from deepsampler.stemprover.pairs import SEPARATOR, PairConfig, PairPool, PairSampler
 from deepsampler.stemprover.refiners import RegressionNet
 
@@ -75,6 +82,12 @@ class StemProverTrainConfig:
     # base and control stages of a GPU run, continued here with the adapters)
     init_from: str | None = None
     grad_clip: float = 1.0
+    # conditional stages: share of rows that start from the noised degraded latent
+    degraded_start: float = 0.5
+    # weight per dB of the negative output SNR (refined waveform against the clean stem)
+    output_loss: float = 0.05
+    # share of pairs shown without their mixture (the stem stands in), as `enhance` without one
+    mixture_dropout: float = 0.2
     model: StemProverConfig = field(default_factory=StemProverConfig)
     pairs: PairConfig = field(default_factory=PairConfig)
     autoencoder: StageConfig = field(default_factory=StageConfig)
@@ -82,6 +95,33 @@ class StemProverTrainConfig:
     control: StageConfig = field(default_factory=StageConfig)
     adapters: StageConfig = field(default_factory=StageConfig)
     regression: StageConfig = field(default_factory=StageConfig)
+
+    def __post_init__(self) -> None:
+        for name in ("degraded_start", "mixture_dropout"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
+        if self.output_loss < 0:
+            raise ValueError(f"output_loss must be >= 0, got {self.output_loss}")
+
+
+@dataclass
+class PairLatents:
+    """A batch of pairs prepared for the conditional losses (``b`` mono segments)."""
+
+    feats: torch.Tensor  # degraded features [b, 2, F, T]
+    phase: torch.Tensor  # degraded phase features [b, 2, F, T]
+    z_deg: torch.Tensor  # [b, latent, F', T']
+    z0: torch.Tensor  # clean latent
+    z_mix: torch.Tensor | None  # mixture latent (the stem's for dropped-out rows), or None
+    clean: torch.Tensor  # clean waveform [b, samples]
+
+
+def negative_snr_db(estimate: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+    """Per-row ``-10 log10(|ref|^2 / |ref - est|^2)`` of ``[b, samples]`` waveforms, in dB."""
+    eps = 1e-8
+    num = reference.pow(2).sum(-1) + eps
+    den = (reference - estimate).pow(2).sum(-1) + eps
+    return -10.0 * torch.log10(num / den)
 
 
 def load_stemprover_config(
@@ -124,6 +164,7 @@ class StemProverTrainer:
             raise ConfigError(f"device {config.device}: no CUDA device here; use device=cpu")
         self.device = torch.device(config.device)
         self.pools: dict[str | None, PairPool] = {}
+        self.latents: dict[str | None, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
 
     @property
     def model_path(self) -> Path:
@@ -154,13 +195,7 @@ class StemProverTrainer:
             model, extra = StemProver.load(self.model_path)
             done = list(extra.get("stages_done", []))
         elif self.config.init_from:
-            model, extra = StemProver.load(self.config.init_from)
-            if to_dict(model.config) != to_dict(self.config.model):
-                raise ConfigError(
-                    f"init_from {self.config.init_from}: its model section differs from this "
-                    f"config's; copy it from the run that made it"
-                )
-            done = list(extra.get("stages_done", []))
+            model, done = init_from(self.config.init_from, self.config.model)
         else:
             torch.manual_seed(self.config.seed)
             model, done = StemProver(self.config.model), []
@@ -176,22 +211,57 @@ class StemProverTrainer:
         return results
 
     # ----- helpers --------------------------------------------------------------------------
-    def _batch(self, size: int, kind: str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def _pool(self, kind: str | None) -> PairPool:
         pairs = self.config.pairs
-        if pairs.pool_size > 0:
-            if kind not in self.pools:
-                self.pools[kind] = PairPool(
-                    pairs,
-                    pairs.pool_size,
-                    kind,
-                    workers=pairs.pool_workers,
-                    seed=self.config.seed * 1000 + POOL_KINDS.index(kind),
-                    progress=self.progress,
-                )
-            degraded, clean = self.pools[kind].batch(self.rng, size)
+        if kind not in self.pools:
+            size = pairs.pool_size
+            if kind in ARTIFACTS and pairs.artifact_pool_size > 0:
+                size = pairs.artifact_pool_size
+            self.pools[kind] = PairPool(
+                pairs,
+                size,
+                kind,
+                workers=pairs.pool_workers,
+                seed=self.config.seed * 1000 + POOL_KINDS.index(kind),
+                progress=self.progress,
+            )
+        return self.pools[kind]
+
+    def _batch(
+        self, size: int, kind: str | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(degraded, clean, mixture) mono segments ``[size, samples]`` on the device."""
+        if self.config.pairs.pool_size > 0:
+            arrays = self._pool(kind).batch(self.rng, size)
         else:
-            degraded, clean, _ = self.sampler.batch(self.rng, size, kind)
-        return torch.from_numpy(degraded).to(self.device), torch.from_numpy(clean).to(self.device)
+            arrays = self.sampler.batch(self.rng, size, kind)[:3]
+        degraded, clean, mixture = (torch.from_numpy(a).to(self.device) for a in arrays)
+        return degraded, clean, mixture
+
+    @torch.no_grad()
+    def _pool_latents(
+        self, model: StemProver, kind: str | None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The latents of every pair of a pool: (degraded, clean, mixture), ``[pool, c, f, t]``.
+
+        The autoencoder is frozen after its stage, so a pool is encoded once: the encoder runs
+        at full spectrogram resolution and costs more than a conditional training step.
+        """
+        if kind not in self.latents:
+            pool, parts = self._pool(kind), []
+            chunks = range(0, len(pool), 16)
+            for i in tqdm(chunks, desc="encoding pairs", disable=not self.progress, leave=False):
+                rows = [a[i : i + 16] for a in (pool.degraded, pool.clean, pool.mixture)]
+                parts.append(
+                    [
+                        model.autoencoder.encode(
+                            model.features(torch.from_numpy(r)[:, None].to(self.device))
+                        )
+                        for r in rows
+                    ]
+                )
+            self.latents[kind] = tuple(torch.cat([p[j] for p in parts]) for j in range(3))
+        return self.latents[kind]
 
     def _loop(
         self,
@@ -200,9 +270,13 @@ class StemProverTrainer:
         stage: StageConfig,
         loss_fn: Callable[[], torch.Tensor],
         kind: str | None = None,
+        model: StemProver | None = None,
     ) -> StageResult:
         if self.config.pairs.pool_size > 0:
-            self._batch(1, kind)  # draw the pool now, so that its time is not the stage's
+            # draw (and, for the conditional stages, encode) the pool now: not the stage's time
+            self._pool(kind)
+            if model is not None:
+                self._pool_latents(model, kind)
         opt = torch.optim.AdamW(params, lr=stage.lr, weight_decay=0.0)
         sched = torch.optim.lr_scheduler.OneCycleLR(
             opt, max_lr=stage.lr, total_steps=max(stage.steps, 1), pct_start=0.1
@@ -251,13 +325,13 @@ class StemProverTrainer:
         cfg = self.config.autoencoder
 
         def loss_fn() -> torch.Tensor:
-            degraded, clean = self._batch(max(1, cfg.batch_size // 2))
+            degraded, clean, _ = self._batch(max(1, cfg.batch_size // 2))
             feats = model.features(torch.cat([degraded, clean])[:, None])
             return F.l1_loss(ae(feats), feats)
 
         result = self._loop("autoencoder", params, cfg, loss_fn)
         with torch.no_grad():
-            _, clean = self._batch(max(8, cfg.batch_size))
+            clean = self._batch(max(8, cfg.batch_size))[1]
             ae.latent_scale.fill_(1.0)
             z = ae.encode(model.features(clean[:, None]))
             ae.latent_scale.fill_(float(z.std().clamp_min(1e-3)))
@@ -270,7 +344,7 @@ class StemProverTrainer:
         cfg = self.config.base
 
         def loss_fn() -> torch.Tensor:
-            _, clean = self._batch(cfg.batch_size)
+            clean = self._batch(cfg.batch_size)[1]
             with torch.no_grad():
                 z0 = model.analyse(clean)[2]
             return diffusion_loss(den, z0, model.config.diffusion, generator=self.gen)
@@ -278,18 +352,55 @@ class StemProverTrainer:
         return self._loop("base", params, cfg, loss_fn)
 
     @torch.no_grad()
-    def _pair_latents(
-        self, model: StemProver, size: int, kind: str | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """A batch of pairs as (degraded phase features, degraded latent, clean latent)."""
-        degraded, clean = self._batch(size, kind)
-        _, phase, z_deg = model.analyse(degraded)
-        return phase, z_deg, model.analyse(clean)[2]
+    def _pair_latents(self, model: StemProver, size: int, kind: str | None = None) -> PairLatents:
+        """A batch of pairs, analysed; ``mixture_dropout`` of the rows lose their mixture."""
+        if self.config.pairs.pool_size > 0:
+            pool = self._pool(kind)
+            idx = self.rng.integers(0, len(pool), size)
+            degraded, clean = (
+                torch.from_numpy(a[idx]).to(self.device) for a in (pool.degraded, pool.clean)
+            )
+            z_deg, z0, z_mix = (z[torch.from_numpy(idx)] for z in self._pool_latents(model, kind))
+            feats = model.features(degraded[:, None])
+            phase = model.features.phase_features(degraded[:, None])
+        else:
+            degraded, clean, mixture = self._batch(size, kind)
+            feats, phase, z_deg = model.analyse(degraded)
+            z0 = model.analyse(clean)[2]
+            z_mix = model.mixture_latent(mixture, z_deg)
+        if not model.config.mixture_condition:
+            z_mix = None
+        else:
+            drop = torch.rand(size, generator=self.gen) < self.config.mixture_dropout
+            z_mix = torch.where(drop.to(self.device)[:, None, None, None], z_deg, z_mix)
+        return PairLatents(feats, phase, z_deg, z0, z_mix, clean)
+
+    def _output_loss(
+        self, model: StemProver, b: PairLatents, z_hat: torch.Tensor, rows: torch.Tensor
+    ) -> torch.Tensor:
+        """Latent MSE plus the weighted negative SNR of the decoded edit, over ``rows``."""
+        latent = F.mse_loss(z_hat[rows], b.z0[rows])
+        if self.config.output_loss == 0:
+            return latent
+        n = b.clean.shape[-1]
+        out = model.apply_latent_edit(b.feats[rows], b.z_deg[rows], z_hat[rows], n)
+        return latent + self.config.output_loss * negative_snr_db(out, b.clean[rows]).mean()
 
     def _conditional_loss(self, model: StemProver, size: int, kind: str | None) -> torch.Tensor:
-        phase, z_deg, z0 = self._pair_latents(model, size, kind)
-        control = model.condition(z_deg, phase)
-        return diffusion_loss(model.denoiser, z0, model.config.diffusion, control, self.gen)
+        b = self._pair_latents(model, size, kind)
+        control = model.condition(b.z_deg, b.phase, b.z_mix)
+        v_loss, x0, from_deg = refinement_prediction(
+            model.denoiser,
+            b.z0,
+            b.z_deg,
+            model.config.diffusion,
+            control,
+            self.config.degraded_start,
+            self.gen,
+        )
+        if not from_deg.any():
+            return v_loss
+        return v_loss + self._output_loss(model, b, x0, from_deg)
 
     def _stage_control(self, model: StemProver) -> StageResult:
         model.control.train()
@@ -297,7 +408,11 @@ class StemProverTrainer:
         cfg = self.config.control
         model.set_adapter_weights({})
         return self._loop(
-            "control", params, cfg, lambda: self._conditional_loss(model, cfg.batch_size, None)
+            "control",
+            params,
+            cfg,
+            lambda: self._conditional_loss(model, cfg.batch_size, None),
+            model=model,
         )
 
     def _stage_adapters(self, model: StemProver) -> StageResult:
@@ -316,6 +431,7 @@ class StemProverTrainer:
                 cfg,
                 lambda a=artifact: self._conditional_loss(model, cfg.batch_size, a),
                 kind=artifact,
+                model=model,
             )
             total.steps += r.steps
             total.seconds += r.seconds
@@ -334,12 +450,43 @@ class StemProverTrainer:
         params = list(net.parameters())
 
         def loss_fn() -> torch.Tensor:
-            phase, z_deg, z0 = self._pair_latents(model, cfg.batch_size)
-            return F.mse_loss(net(z_deg, phase), z0 - z_deg)
+            b = self._pair_latents(model, cfg.batch_size)
+            z_hat = b.z_deg + net(b.z_deg, b.phase, b.z_mix)
+            rows = torch.ones(cfg.batch_size, dtype=torch.bool, device=self.device)
+            return self._output_loss(model, b, z_hat, rows)
 
-        result = self._loop("regression", params, cfg, loss_fn)
+        result = self._loop("regression", params, cfg, loss_fn, model=model)
         save_regression(net.eval(), self.regression_path)
         return result
+
+
+def init_from(path: str | Path, config: StemProverConfig) -> tuple[StemProver, list[str]]:
+    """A new model of ``config`` with the finished stages of the StemProver file ``path``.
+
+    The autoencoder and base denoiser are taken whenever their shapes fit; the control branch and
+    adapters only when the file's model section equals ``config`` (a changed control design, e.g.
+    mixture conditioning added, retrains them). Returns (model, stages counted as done).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"init_from {path}: no such file")
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise ConfigError(f"init_from {path}: not a StemProver model")
+    done_there = list(payload.get("extra", {}).get("stages_done", []))
+    if payload["config"] == to_dict(config):
+        model, _ = StemProver.load(path)
+        return model, done_there
+    model = StemProver(config)
+    try:
+        model.autoencoder.load_state_dict(payload["autoencoder"])
+        model.denoiser.load_state_dict(payload["denoiser"])
+    except RuntimeError as e:
+        raise ConfigError(
+            f"init_from {path}: its autoencoder or denoiser does not fit this config's model "
+            f"section ({str(e).splitlines()[0]})"
+        ) from e
+    return model, [s for s in done_there if s in ("autoencoder", "base")]
 
 
 def save_regression(net: RegressionNet, path: str | Path) -> Path:
