@@ -7,8 +7,9 @@ Items are (track, source) excerpts of a separator's output with the true stem be
 
 Rows (the same items for each): the identity refiner (Delta = 0 by construction), the same-size
 regression refiner (no diffusion), StemProver with its adapters chosen by the detectors
-(``auto``), with no adapters (base + control), with each adapter alone, and with all four; and the
-``auto`` row again at each ``--steps`` count for the speed/quality trade-off.
+(``auto``), with no adapters (base + control), with each adapter alone, with all four, and without
+the mixture (as ``enhance`` without ``--mixture``); and the ``auto`` row again at each
+``--steps`` count for the speed/quality trade-off.
 Per row: mean Delta SDR (whole-excerpt SDR, refined minus unrefined) and Delta SI-SDR with 95 %
 t-intervals, the share of items improved, per-band phase coherence and magnitude error against
 the true stem (before -> after), and the real-time factor (refining seconds / audio seconds).
@@ -56,6 +57,10 @@ class Item:
     mixture: np.ndarray  # [c, n]
     sample_rate: int
     speech: bool = False
+
+
+# the `auto` row with the refiner not shown the mixture (as `enhance` without --mixture)
+NO_MIX = "stemprover auto, no mixture"
 
 
 def _excerpt(n: int, seconds: float, rate: int) -> slice:
@@ -173,6 +178,8 @@ def run_rows(
         for name in model.adapters:
             rows[f"stemprover {name} only"] = (sp(), {name: 1.0})
         rows["stemprover all four"] = (sp(), {n: 1.0 for n in model.adapters})
+        if model.config.mixture_condition:
+            rows[NO_MIX] = (sp(), "auto")
     default_steps = model.config.diffusion.steps
     for steps in steps_list:
         if steps != default_steps:
@@ -182,7 +189,11 @@ def run_rows(
         start = time.perf_counter()
         outputs = [
             enhancer.enhance(
-                it.degraded, it.sample_rate, mixture=it.mixture, adapters=adapters
+                it.degraded,
+                it.sample_rate,
+                # as `enhance` without --mixture: neither the detectors nor the refiner see it
+                mixture=None if label == NO_MIX else it.mixture,
+                adapters=adapters,
             ).audio
             for it in items
         ]
