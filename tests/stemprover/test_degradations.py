@@ -53,7 +53,9 @@ def test_contract_shape_dtype_finite_deterministic(artifact, shape):
     other_seed, _ = degrade(clean, others, SR, artifact, np.random.default_rng(8))
     assert out.shape == clean.shape and out.dtype == np.float32
     assert np.all(np.isfinite(out))
-    np.testing.assert_array_equal(out, again)
+    # not bitwise: SIMD paths of numpy/scipy reductions can depend on array alignment, which
+    # varies between allocations (a rare last-bit difference was seen in a full run)
+    np.testing.assert_allclose(out, again, rtol=1e-5, atol=1e-7)
     assert params == params_again and params
     assert not np.array_equal(out, other_seed)
     assert not np.allclose(out, clean, atol=1e-6)

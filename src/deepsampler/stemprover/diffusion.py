@@ -127,21 +127,25 @@ def refinement_prediction(
     control: list[torch.Tensor] | None,
     degraded_start: float = 0.5,
     generator: torch.Generator | None = None,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """One conditional training step's prediction, ``[b, c, f, t]`` latents in.
 
     Rows drawn with probability ``degraded_start`` start from ``z_degraded`` noised at a timestep
-    in ``[1, strength * T]`` (the sampler's first state); the others are ordinary diffusion rows
-    (``z0`` noised at any timestep). Returns ``(v_loss, x0_pred, from_degraded)``: the mean
-    v-prediction error over the ordinary rows (0 if none), the implied clean latent of every
-    row, and the boolean row mask of degraded starts.
+    in ``[strength * T / 2, strength * T]`` (the sampler's first state is at ``strength * T``);
+    the others are ordinary diffusion rows (``z0`` noised at any timestep). Returns
+    ``(v_loss, x0_pred, from_degraded, weight)``: the mean v-prediction error over the ordinary
+    rows (0 if none), the implied clean latent of every row, the boolean row mask of degraded
+    starts, and per-row weights ``1 / (1 - alpha_bar_t)`` for an error on ``x0_pred``. Those
+    weights make an ``x0`` error count as much as the same error in ``v`` (``x0 = sqrt(a) x_t -
+    sqrt(1 - a) v``): unweighted, a low-noise row's ``x0`` error reaches ``v`` shrunk by
+    ``1 - a`` and the degraded-start rows barely train (the second model's control did not).
     """
     sched = config.scheduler()
     b = z0.shape[0]
     top = max(1, int(round(config.strength * (config.train_timesteps - 1))))
     from_deg = torch.rand(b, generator=generator) < degraded_start
     t_any = torch.randint(0, config.train_timesteps, (b,), generator=generator)
-    t_low = torch.randint(1, top + 1, (b,), generator=generator)
+    t_low = torch.randint(max(1, top // 2), top + 1, (b,), generator=generator)
     t = torch.where(from_deg, t_low, t_any).to(z0.device)
     noise = torch.randn(z0.shape, generator=generator).to(z0)
     mask = from_deg.to(z0.device).view(-1, *([1] * (z0.dim() - 1)))
@@ -154,4 +158,6 @@ def refinement_prediction(
         v_loss = F.mse_loss(v[plain], target[plain])
     else:
         v_loss = v.sum() * 0.0
-    return v_loss, predicted_clean(config, noisy, v, t), from_deg.to(z0.device)
+    alpha = sched.alphas_cumprod.to(z0.device)[t].to(z0.dtype)
+    weight = 1.0 / (1.0 - alpha).clamp_min(1e-3)
+    return v_loss, predicted_clean(config, noisy, v, t), from_deg.to(z0.device), weight

@@ -57,6 +57,8 @@ class RegressionRefiner:
 
     @torch.no_grad()
     def __call__(self, segments: torch.Tensor, mixture: torch.Tensor | None = None) -> torch.Tensor:
-        feats, phase, z = self.model.analyse(segments)
-        z_hat = z + self.net(z, phase, self.model.mixture_latent(mixture, z))
-        return self.model.apply_latent_edit(feats, z, z_hat, segments.shape[-1])
+        m = self.model
+        feats, phase, z = m.analyse(segments)
+        mix_feats = None if mixture is None else m.features(mixture[:, None])
+        z_hat = z + self.net(z, phase, m.mixture_latent(None, z, mix_feats))
+        return m.apply_latent_edit(feats, z, z_hat, segments.shape[-1], mix_feats)

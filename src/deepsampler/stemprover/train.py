@@ -16,7 +16,8 @@ Stages, in order (each resumes from the model file the previous one wrote):
 
 The conditional stages (control, adapters) train on ``diffusion.refinement_prediction``: ordinary
 v-prediction rows plus rows that start where the sampler starts (the degraded latent, noised),
-whose implied clean latent is scored twice — against the clean latent (MSE) and, after decoding
+whose implied clean latent is scored against the clean latent (MSE weighted like a v error) and,
+optionally (``output_loss`` > 0; it costs a decoder pass with gradients), after decoding
 the edit onto the degraded stem exactly as inference does, against the clean waveform (negative
 SNR in dB, weight ``output_loss`` per dB): the benchmark's ΔSDR is the quantity trained. The
 regression refiner gets the same two terms, so the comparison stays fair.
@@ -376,10 +377,17 @@ class StemProverTrainer:
         return PairLatents(feats, phase, z_deg, z0, z_mix, clean)
 
     def _output_loss(
-        self, model: StemProver, b: PairLatents, z_hat: torch.Tensor, rows: torch.Tensor
+        self,
+        model: StemProver,
+        b: PairLatents,
+        z_hat: torch.Tensor,
+        rows: torch.Tensor,
+        weight: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Latent MSE plus the weighted negative SNR of the decoded edit, over ``rows``."""
-        latent = F.mse_loss(z_hat[rows], b.z0[rows])
+        """Latent MSE (per-row ``weight``) plus the weighted negative SNR of the decoded edit,
+        over ``rows``."""
+        err = (z_hat[rows] - b.z0[rows]).pow(2).flatten(1).mean(1)
+        latent = (err if weight is None else err * weight[rows]).mean()
         if self.config.output_loss == 0:
             return latent
         n = b.clean.shape[-1]
@@ -389,7 +397,7 @@ class StemProverTrainer:
     def _conditional_loss(self, model: StemProver, size: int, kind: str | None) -> torch.Tensor:
         b = self._pair_latents(model, size, kind)
         control = model.condition(b.z_deg, b.phase, b.z_mix)
-        v_loss, x0, from_deg = refinement_prediction(
+        v_loss, x0, from_deg, weight = refinement_prediction(
             model.denoiser,
             b.z0,
             b.z_deg,
@@ -400,7 +408,7 @@ class StemProverTrainer:
         )
         if not from_deg.any():
             return v_loss
-        return v_loss + self._output_loss(model, b, x0, from_deg)
+        return v_loss + self._output_loss(model, b, x0, from_deg, weight)
 
     def _stage_control(self, model: StemProver) -> StageResult:
         model.control.train()
