@@ -201,6 +201,8 @@ def test_pooled_pairs_carry_their_own_latents(tmp_path) -> None:
         config,
         mixture_dropout=0.0,
         pairs=dataclasses.replace(config.pairs, pool_size=5),
+        # the clean stem's own latent as the target, so that rows can be matched by re-encoding
+        model=dataclasses.replace(config.model, keep_phase=False),
     )
     trainer = StemProverTrainer(config, tmp_path / "run", progress=False)
     torch.manual_seed(0)
@@ -215,3 +217,27 @@ def test_pooled_pairs_carry_their_own_latents(tmp_path) -> None:
     # the conditional stages run on pooled latents too
     results = trainer.run()
     assert all(np.isfinite(r.last_loss) for r in results)
+
+
+def test_keep_phase_target_has_clean_magnitudes_and_the_stems_phase(tmp_path) -> None:
+    from deepsampler.stemprover.model import keep_phase
+
+    torch.manual_seed(0)
+    model = StemProver(tiny_config()).eval()
+    trainer = StemProverTrainer(_config(write_corpus(tmp_path / "corpus")), tmp_path / "run")
+    g = torch.Generator().manual_seed(1)
+    clean = torch.randn(2, 4000, generator=g)
+    degraded = clean + 0.5 * torch.randn(2, 4000, generator=g)
+    mixture = degraded + 0.1 * torch.randn(2, 4000, generator=g)
+    _, z0, _ = trainer._encode_pair(model, degraded, clean, mixture)
+    f_clean, f_deg = model.features(clean[:, None]), model.features(degraded[:, None])
+    target = keep_phase(f_clean, f_deg, model.features(mixture[:, None]))
+    torch.testing.assert_close(z0, model.autoencoder.encode(target))
+    mag = torch.linalg.vector_norm
+    torch.testing.assert_close(mag(target, dim=1), mag(f_clean, dim=1), rtol=1e-4, atol=1e-5)
+    strong = mag(f_deg, dim=1) > 0.5 * mag(f_clean, dim=1)  # where the stem's phase is taken
+    cos = (target * f_deg).sum(1) / (mag(target, dim=1) * mag(f_deg, dim=1) + 1e-12)
+    assert (
+        strong.float().mean() > 0.5
+        and float(cos[strong & (mag(f_clean, dim=1) > 1e-3)].min()) > 0.999
+    )

@@ -47,7 +47,7 @@ from deepsampler.errors import ConfigError
 from deepsampler.stemprover import adapters as lora
 from deepsampler.stemprover.degradations import ARTIFACTS
 from deepsampler.stemprover.diffusion import diffusion_loss, refinement_prediction
-from deepsampler.stemprover.model import FORMAT, StemProver, StemProverConfig
+from deepsampler.stemprover.model import FORMAT, StemProver, StemProverConfig, keep_phase
 from deepsampler.stemprover.pairs import SEPARATOR, PairConfig, PairPool, PairSampler
 from deepsampler.stemprover.refiners import RegressionNet
 
@@ -112,7 +112,7 @@ class PairLatents:
     feats: torch.Tensor  # degraded features [b, 2, F, T]
     phase: torch.Tensor  # degraded phase features [b, 2, F, T]
     z_deg: torch.Tensor  # [b, latent, F', T']
-    z0: torch.Tensor  # clean latent
+    z0: torch.Tensor  # target latent (clean; with keep_phase, clean magnitude and output phase)
     z_mix: torch.Tensor | None  # mixture latent (the stem's for dropped-out rows), or None
     clean: torch.Tensor  # clean waveform [b, samples]
 
@@ -252,15 +252,11 @@ class StemProverTrainer:
             pool, parts = self._pool(kind), []
             chunks = range(0, len(pool), 16)
             for i in tqdm(chunks, desc="encoding pairs", disable=not self.progress, leave=False):
-                rows = [a[i : i + 16] for a in (pool.degraded, pool.clean, pool.mixture)]
-                parts.append(
-                    [
-                        model.autoencoder.encode(
-                            model.features(torch.from_numpy(r)[:, None].to(self.device))
-                        )
-                        for r in rows
-                    ]
-                )
+                rows = [
+                    torch.from_numpy(a[i : i + 16]).to(self.device)
+                    for a in (pool.degraded, pool.clean, pool.mixture)
+                ]
+                parts.append(self._encode_pair(model, *rows))
             self.latents[kind] = tuple(torch.cat([p[j] for p in parts]) for j in range(3))
         return self.latents[kind]
 
@@ -353,6 +349,22 @@ class StemProverTrainer:
         return self._loop("base", params, cfg, loss_fn)
 
     @torch.no_grad()
+    def _encode_pair(
+        self, model: StemProver, degraded: torch.Tensor, clean: torch.Tensor, mixture: torch.Tensor
+    ) -> list[torch.Tensor]:
+        """Latents of degraded, target and mixture segments ``[b, samples]``.
+
+        With ``keep_phase`` the target is the clean *magnitude* with the phase the output will
+        have (``model.keep_phase``): the clean stem's own phase differs from the stem's where
+        sources overlap and cannot be predicted, and on separator pairs it made up ~80 % of the
+        latent difference (0.49 -> 0.10 MSE) while the edit could never use it.
+        """
+        f_deg, f_clean, f_mix = (model.features(x[:, None]) for x in (degraded, clean, mixture))
+        if model.config.keep_phase:
+            f_clean = keep_phase(f_clean, f_deg, f_mix)
+        return [model.autoencoder.encode(f) for f in (f_deg, f_clean, f_mix)]
+
+    @torch.no_grad()
     def _pair_latents(self, model: StemProver, size: int, kind: str | None = None) -> PairLatents:
         """A batch of pairs, analysed; ``mixture_dropout`` of the rows lose their mixture."""
         if self.config.pairs.pool_size > 0:
@@ -362,13 +374,11 @@ class StemProverTrainer:
                 torch.from_numpy(a[idx]).to(self.device) for a in (pool.degraded, pool.clean)
             )
             z_deg, z0, z_mix = (z[torch.from_numpy(idx)] for z in self._pool_latents(model, kind))
-            feats = model.features(degraded[:, None])
-            phase = model.features.phase_features(degraded[:, None])
         else:
             degraded, clean, mixture = self._batch(size, kind)
-            feats, phase, z_deg = model.analyse(degraded)
-            z0 = model.analyse(clean)[2]
-            z_mix = model.mixture_latent(mixture, z_deg)
+            z_deg, z0, z_mix = self._encode_pair(model, degraded, clean, mixture)
+        feats = model.features(degraded[:, None])
+        phase = model.features.phase_features(degraded[:, None])
         if not model.config.mixture_condition:
             z_mix = None
         else:
