@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         for name, t in targets.items():
             for a in (0.25, 0.5, 1.0):
                 score(f"oracle {name} x{a}", z + a * (t - z), t)
-        control = model.condition(z, phase, model.mixture_latent(None, z, f_mix))
+        control = model.condition(z, phase, model.mixture_latent(z, f_mix))
         for s in (float(x) for x in args.strengths.split(",")):
             for k in (int(x) for x in args.steps.split(",")):
                 gen = torch.Generator().manual_seed(args.seed)

@@ -107,18 +107,13 @@ class StemProver(nn.Module):
         return feats, phase, self.autoencoder.encode(feats)
 
     def mixture_latent(
-        self, mixture: torch.Tensor | None, z: torch.Tensor, mix_feats: torch.Tensor | None = None
+        self, z: torch.Tensor, mix_feats: torch.Tensor | None = None
     ) -> torch.Tensor | None:
-        """The control branch's context: the mixture segments ``[n, samples]`` encoded (or their
-        features ``mix_feats``, if already computed), or the stem's own latent ``z`` when no
-        mixture is given; None for models without it."""
+        """The control branch's context: the mixture's features ``mix_feats`` encoded, or the
+        stem's own latent ``z`` when no mixture is given; None for models without it."""
         if not self.config.mixture_condition:
             return None
-        if mixture is None and mix_feats is None:
-            return z
-        if mix_feats is None:
-            mix_feats = self.features(mixture[:, None])
-        return self.autoencoder.encode(mix_feats)
+        return z if mix_feats is None else self.autoencoder.encode(mix_feats)
 
     def condition(
         self, z: torch.Tensor, phase: torch.Tensor, z_mix: torch.Tensor | None = None
@@ -150,7 +145,7 @@ class StemProver(nn.Module):
             )
         feats, phase, z = self.analyse(wave)
         mix_feats = None if mixture is None else self.features(mixture[:, None])
-        control = self.condition(z, phase, self.mixture_latent(None, z, mix_feats))
+        control = self.condition(z, phase, self.mixture_latent(z, mix_feats))
         z_hat = sample(self.denoiser, z, control, self.config.diffusion, steps, strength, generator)
         return self.apply_latent_edit(feats, z, z_hat, wave.shape[-1], mix_feats)
 
@@ -197,12 +192,7 @@ class StemProver(nn.Module):
     @classmethod
     def load(cls, path: str | Path) -> tuple[StemProver, dict]:
         """Load a model saved by ``save``; returns (model in eval mode, extra metadata)."""
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"no StemProver model at {path}")
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-        if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-            raise ValueError(f"{path} is not a StemProver model ({FORMAT})")
+        payload = read_payload(path)
         model = cls(from_dict(StemProverConfig, payload["config"]))
         model.autoencoder.load_state_dict(payload["autoencoder"])
         model.denoiser.load_state_dict(payload["denoiser"])
@@ -212,6 +202,17 @@ class StemProver(nn.Module):
             model.adapter_ranks[name] = int(entry["rank"])
         model.set_adapter_weights({})
         return model.eval(), payload.get("extra", {})
+
+
+def read_payload(path: str | Path) -> dict:
+    """The raw contents of a file written by ``StemProver.save`` (config as a plain dict)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no StemProver model at {path}")
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise ValueError(f"{path} is not a StemProver model ({FORMAT})")
+    return payload
 
 
 def keep_phase(

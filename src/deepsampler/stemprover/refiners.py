@@ -60,5 +60,5 @@ class RegressionRefiner:
         m = self.model
         feats, phase, z = m.analyse(segments)
         mix_feats = None if mixture is None else m.features(mixture[:, None])
-        z_hat = z + self.net(z, phase, m.mixture_latent(None, z, mix_feats))
+        z_hat = z + self.net(z, phase, m.mixture_latent(z, mix_feats))
         return m.apply_latent_edit(feats, z, z_hat, segments.shape[-1], mix_feats)

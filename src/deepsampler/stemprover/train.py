@@ -47,7 +47,7 @@ from deepsampler.errors import ConfigError
 from deepsampler.stemprover import adapters as lora
 from deepsampler.stemprover.degradations import ARTIFACTS
 from deepsampler.stemprover.diffusion import diffusion_loss, refinement_prediction
-from deepsampler.stemprover.model import FORMAT, StemProver, StemProverConfig, keep_phase
+from deepsampler.stemprover.model import StemProver, StemProverConfig, keep_phase, read_payload
 from deepsampler.stemprover.pairs import SEPARATOR, PairConfig, PairPool, PairSampler
 from deepsampler.stemprover.refiners import RegressionNet
 
@@ -485,12 +485,10 @@ def init_from(path: str | Path, config: StemProverConfig) -> tuple[StemProver, l
     adapters only when the file's model section equals ``config`` (a changed control design, e.g.
     mixture conditioning added, retrains them). Returns (model, stages counted as done).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"init_from {path}: no such file")
-    payload = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise ConfigError(f"init_from {path}: not a StemProver model")
+    try:
+        payload = read_payload(path)
+    except (FileNotFoundError, ValueError) as e:
+        raise ConfigError(f"init_from: {e}") from e
     done_there = list(payload.get("extra", {}).get("stages_done", []))
     if payload["config"] == to_dict(config):
         model, _ = StemProver.load(path)
