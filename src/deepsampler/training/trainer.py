@@ -49,6 +49,7 @@ from deepsampler.training.distributed import (
 )
 from deepsampler.training.schedule import warmup_cosine
 from deepsampler.training.state import capture_rng, load_state, restore_rng, save_state
+from deepsampler.training.transfer import transfer_weights
 from deepsampler.training.validate import validate
 
 # Keys a resumed run may change: they do not touch what is computed, only how it is run.
@@ -158,12 +159,14 @@ class Trainer:
         if cfg.init_from:
             loaded = load_checkpoint(resolve_model(cfg.init_from))
             try:
-                self.model.load_state_dict(loaded.model.state_dict())
-            except RuntimeError as exc:
-                raise ConfigError(
-                    f"init_from {cfg.init_from}: its weights do not fit this model "
-                    f"({str(exc).splitlines()[0]})"
-                ) from None
+                resampled = transfer_weights(loaded.model.state_dict(), self.model)
+            except ConfigError as exc:
+                raise ConfigError(f"init_from {cfg.init_from}: {exc}") from None
+            if resampled and self.dist.is_main:
+                tqdm.write(
+                    f"train: init_from {cfg.init_from} has another frequency grid; "
+                    f"resampled {', '.join(resampled)}"
+                )
         torch.manual_seed(cfg.seed + 1 + self.dist.rank)  # per-rank stream for dropout etc.
         self.ema = (
             AveragedModel(self.model, multi_avg_fn=ema_with_warmup(cfg.ema_decay), use_buffers=True)
