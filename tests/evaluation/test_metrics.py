@@ -10,6 +10,7 @@ import pytest
 
 from deepsampler.evaluation.bss_eval import bss_eval_v4
 from deepsampler.evaluation.metrics import (
+    band_edges,
     band_magnitude_error,
     band_phase_coherence,
     museval_scores,
@@ -124,3 +125,12 @@ def test_band_metrics():
     noisy = x + 0.5 * rng.standard_normal(x.shape)
     assert (band_phase_coherence(x, noisy, 44100) < 0.99).all()
     assert band_magnitude_error(x, 2 * x, 44100) == pytest.approx(20 * np.log10(2), abs=1e-3)
+
+
+def test_band_metrics_have_no_empty_band_on_a_short_fft():
+    # 32 log bands of a 256-point FFT at 8 kHz: the two lowest used to round to the same bin
+    edges = band_edges(256, 8000, 32)
+    assert edges[0] == 0 and edges[-1] == 129 and np.all(np.diff(edges) >= 1)
+    x = np.random.default_rng(3).standard_normal((1, 8000))
+    coherence = band_phase_coherence(x, x, 8000, n_fft=256, hop=64, bands=32)
+    assert coherence.shape == (32,) and np.allclose(coherence, 1.0)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 import soxr
 
+from deepsampler.audio.bands import log_band_edges
 from deepsampler.evaluation.bss_eval import bss_eval_v4
 
 EPS = 1e-10
@@ -94,12 +95,9 @@ def _stft(x: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
 
 
 def band_edges(n_fft: int, sample_rate: int, bands: int = 8) -> np.ndarray:
-    """Bin indices of ``bands`` log-spaced bands from 50 Hz to Nyquist (``bands + 1`` edges)."""
-    hz = np.geomspace(50.0, sample_rate / 2, bands + 1)
-    edges = np.round(hz / sample_rate * n_fft).astype(int)
-    edges[0] = 0
-    edges[-1] = n_fft // 2 + 1
-    return np.maximum.accumulate(np.maximum(edges, np.arange(bands + 1)))
+    """Bin indices of ``bands`` log-spaced bands from 50 Hz to Nyquist (``bands + 1`` edges,
+    none empty)."""
+    return log_band_edges(n_fft, sample_rate, bands, 50.0)
 
 
 def _band_spectra(
