@@ -5,7 +5,8 @@ model card from the run's config, its training log and a benchmark result.
         --bench experiments/bench/stemprover/stemprover.json \
         --notes scripts/card_notes/stemprover.md
 
-Writes src/deepsampler/pretrained/stemprover.pt, stemprover-regression.pt and stemprover.md.
+Writes src/deepsampler/pretrained/stemprover/stemprover.pt, stemprover-regression.pt and
+stemprover.md (a folder of their own: the separators' registry lists pretrained/*.pt).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from deepsampler.models.registry import PRETRAINED_DIR  # noqa: E402
+from deepsampler.stemprover.enhancer import STEMPROVER_DIR  # noqa: E402
 from deepsampler.stemprover.model import StemProver  # noqa: E402
 from stemprover import markdown  # noqa: E402  (benchmarks/stemprover.py)
 
@@ -56,11 +57,12 @@ def main() -> None:
     if set(extra.get("stages_done", [])) < {"autoencoder", "base", "control", "adapters"}:
         raise SystemExit(f"{model_path}: unfinished ({extra.get('stages_done')}); train it first")
     bench = json.loads(args.bench.read_text())
-    dest = PRETRAINED_DIR / f"{args.name}.pt"
+    STEMPROVER_DIR.mkdir(parents=True, exist_ok=True)
+    dest = STEMPROVER_DIR / f"{args.name}.pt"
     shutil.copyfile(model_path, dest)
     reg = args.run / "regression.pt"
     if reg.is_file():
-        shutil.copyfile(reg, PRETRAINED_DIR / f"{args.name}-regression.pt")
+        shutil.copyfile(reg, STEMPROVER_DIR / f"{args.name}-regression.pt")
     params = {
         n: sum(p.numel() for p in getattr(model, n).parameters())
         for n in ("autoencoder", "denoiser", "control")
@@ -112,8 +114,8 @@ def main() -> None:
     ]
     if args.notes and args.notes.is_file():
         card += ["## Notes", "", args.notes.read_text().rstrip(), ""]
-    (PRETRAINED_DIR / f"{args.name}.md").write_text("\n".join(card) + "\n")
-    print(f"wrote {dest} and {PRETRAINED_DIR / f'{args.name}.md'}")
+    (STEMPROVER_DIR / f"{args.name}.md").write_text("\n".join(card) + "\n")
+    print(f"wrote {dest} and {STEMPROVER_DIR / f'{args.name}.md'}")
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ commands, end to end on generated files with a tiny untrained StemProver."""
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -147,3 +148,22 @@ def test_separate_with_enhance(model_file, tmp_path) -> None:
     for s in ("vocals", "bass"):
         x, r = sf.read(out / "song" / "enhanced" / f"{s}.wav", always_2d=True)
         assert r == rate and x.shape == mix.T.shape
+
+
+def test_shipped_stemprover_resolves_by_name_and_is_not_a_separator(
+    model_file, tmp_path, monkeypatch
+) -> None:
+    from deepsampler.models import registry
+    from deepsampler.stemprover import enhancer
+
+    pretrained = tmp_path / "pretrained"
+    (pretrained / "stemprover").mkdir(parents=True)
+    (pretrained / "sep.pt").write_bytes(b"")
+    shutil.copyfile(model_file, pretrained / "stemprover" / "sp.pt")
+    shutil.copyfile(model_file, pretrained / "stemprover" / "sp-regression.pt")
+    monkeypatch.setattr(registry, "PRETRAINED_DIR", pretrained)
+    monkeypatch.setattr(enhancer, "STEMPROVER_DIR", pretrained / "stemprover")
+    assert list(registry.shipped_models()) == ["sep"]
+    assert enhancer.resolve_stemprover("sp") == pretrained / "stemprover" / "sp.pt"
+    with pytest.raises(DeepSamplerError, match=r"shipped: \['sp'\]"):
+        enhancer.resolve_stemprover("other")

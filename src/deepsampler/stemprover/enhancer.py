@@ -25,19 +25,22 @@ from deepsampler.stemprover.model import StemProver
 from deepsampler.stemprover.segments import SegmentConfig, process_in_segments
 
 DEFAULT_STEMPROVER = "stemprover"
+#: shipped StemProver files live apart from the separators, which ``shipped_models`` lists
+STEMPROVER_DIR = PRETRAINED_DIR / "stemprover"
 
 
 def resolve_stemprover(model: str | Path) -> Path:
-    """A shipped model name (``pretrained/<name>.pt``) or a path to a StemProver file."""
+    """A shipped model name (``pretrained/stemprover/<name>.pt``) or a path to a StemProver
+    file."""
     path = Path(model)
     if path.suffix == ".pt" or path.exists():
         if not path.is_file():
             raise DeepSamplerError(f"{path}: no such StemProver model file")
         return path
-    shipped = PRETRAINED_DIR / f"{model}.pt"
+    shipped = STEMPROVER_DIR / f"{model}.pt"
     if not shipped.is_file():
         names = sorted(
-            p.stem for p in PRETRAINED_DIR.glob("stemprover*.pt") if "regression" not in p.stem
+            p.stem for p in STEMPROVER_DIR.glob("*.pt") if not p.stem.endswith("-regression")
         )
         if not names:
             raise DeepSamplerError(
