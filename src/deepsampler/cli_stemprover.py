@@ -86,8 +86,14 @@ def cmd_stemprover_train(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise DeepSamplerError(str(exc)) from None
     stages = [s.strip() for s in args.stages.split(",")] if args.stages else list(STAGES)
+    retrain = [s.strip() for s in args.retrain.split(",")] if args.retrain else []
     out = Path(args.out) if args.out else Path("experiments") / config.name
-    results = StemProverTrainer(config, out, progress=not args.quiet).run(stages)
+    results = StemProverTrainer(config, out, progress=not args.quiet).run(stages, retrain)
+    if not results:
+        print(
+            f"stemprover: nothing to train: {', '.join(stages)} already done (in {out}, or in "
+            f"init_from; --retrain STAGES trains init_from's stages again)"
+        )
     for r in results:
         print(
             f"{r.stage}: {r.steps} steps in {r.seconds / 60:.1f} min, "
@@ -213,6 +219,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     tr.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides")
     tr.add_argument("--out", help="run folder (default: experiments/<name>)")
     tr.add_argument("--stages", help="comma list of stages to run (default: all)")
+    tr.add_argument(
+        "--retrain",
+        help="comma list of stages that init_from finished and this run trains again",
+    )
     tr.add_argument("-q", "--quiet", action="store_true")
     tr.set_defaults(func=cmd_stemprover_train)
     ca = sp_sub.add_parser(

@@ -156,6 +156,18 @@ def test_init_from_continues_after_the_finished_stages(tmp_path) -> None:
         ["autoencoder", "base", "control"]
     )
     assert [r.stage for r in results] == ["control"]
+    # naming an inherited stage is not enough to train it again; --retrain is
+    again = StemProverTrainer(cont, tmp_path / "again", progress=False)
+    assert again.run(["base"]) == []
+    fresh = StemProverTrainer(cont, tmp_path / "retrain", progress=False)
+    assert [r.stage for r in fresh.run(["base"], retrain=["base"])] == ["base"]
+    retrained = StemProver.load(tmp_path / "retrain" / "stemprover.pt")[0]
+    assert any(
+        not torch.equal(v, first.denoiser.state_dict()[k])
+        for k, v in retrained.denoiser.state_dict().items()
+    )
+    with pytest.raises(ConfigError, match="unknown stage"):
+        fresh.run(["base"], retrain=["polish"])
     second = StemProver.load(tmp_path / "second" / "stemprover.pt")[0]
     for key, value in second.autoencoder.state_dict().items():
         torch.testing.assert_close(value, first.autoencoder.state_dict()[key])

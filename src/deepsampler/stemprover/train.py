@@ -185,9 +185,13 @@ class StemProverTrainer:
             )
         path.write_text(text)
 
-    def run(self, stages: Iterable[str] = STAGES) -> list[StageResult]:
-        stages = list(stages)
-        bad = [s for s in stages if s not in STAGES]
+    def run(self, stages: Iterable[str] = STAGES, retrain: Iterable[str] = ()) -> list[StageResult]:
+        """Train ``stages`` in order, skipping those already done: in this run folder (resume)
+        or in the ``init_from`` file. ``retrain``: stages the ``init_from`` file finished that
+        this run trains again (e.g. only the regression control with other settings); a
+        resumed run folder keeps what it finished itself."""
+        stages, retrain = list(stages), list(retrain)
+        bad = [s for s in stages + retrain if s not in STAGES]
         if bad:
             raise ConfigError(f"unknown stage(s) {bad}; stages are {list(STAGES)}")
         torch.set_num_threads(self.config.threads)
@@ -197,6 +201,7 @@ class StemProverTrainer:
             done = list(extra.get("stages_done", []))
         elif self.config.init_from:
             model, done = init_from(self.config.init_from, self.config.model)
+            done = [s for s in done if s not in retrain]
         else:
             torch.manual_seed(self.config.seed)
             model, done = StemProver(self.config.model), []
