@@ -19,6 +19,7 @@ from deepsampler.stemprover.train import (
     StageConfig,
     StemProverTrainConfig,
     StemProverTrainer,
+    fitted_steps,
     load_regression,
     load_stemprover_config,
 )
@@ -116,6 +117,42 @@ def test_two_step_run_of_every_stage(tmp_path) -> None:
     other = _config(root, base=StageConfig(steps=3, lr=1e-3, batch_size=2))
     with pytest.raises(ConfigError, match="another config"):
         StemProverTrainer(other, run, progress=False).run()
+
+
+def test_fitted_steps_is_what_the_budget_holds() -> None:
+    # 20 steps in 10 s = 2 steps/s; 95 % of 60 s leaves 47 s: 20 + 94 steps
+    assert fitted_steps(1000, 60.0, 20, 10.0) == 114
+    assert fitted_steps(100, 60.0, 20, 10.0) == 100  # the configured steps fit: unchanged
+    assert fitted_steps(1000, 60.0, 20, 80.0) == 20  # already over budget: stop now
+    assert fitted_steps(1000, 60.0, 0, 0.0) == 1000  # nothing measured yet
+
+
+def test_time_budget_shortens_the_schedule_and_anneals_it(tmp_path, monkeypatch) -> None:
+    """A stage with ``minutes`` runs the steps its measured rate fits, not until the safety net
+    cuts it mid-schedule; its learning rate ends at the one-cycle minimum."""
+    import deepsampler.stemprover.train as train_module
+
+    clock = iter(range(10**6))  # every reading of the clock is 0.25 s later
+    monkeypatch.setattr(train_module.time, "perf_counter", lambda: 0.25 * next(clock))
+    lrs = []
+    monkeypatch.setattr(
+        torch.optim.AdamW,
+        "step",
+        lambda self, *a, **k: lrs.append(self.param_groups[0]["lr"]),
+    )
+    root = write_corpus(tmp_path / "corpus")
+    ae = StageConfig(steps=1000, lr=1e-3, batch_size=2, minutes=1.0)
+    run = tmp_path / "run"
+    (result,) = StemProverTrainer(_config(root, autoencoder=ae), run, progress=False).run(
+        ["autoencoder"]
+    )
+    lines = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    fitted = [x["fitted_steps"] for x in lines if "fitted_steps" in x]
+    assert len(fitted) == 1 and 100 < fitted[0] < 400
+    assert result.steps == fitted[0] == len(lrs)
+    assert not any("stopped_early_at" in x for x in lines)
+    assert max(lrs) == pytest.approx(1e-3, rel=0.05)  # the warm-up still reaches the peak
+    assert lrs[-1] < 1e-3 / 100  # and the cycle completes
 
 
 def test_config_file_overrides_and_errors(tmp_path) -> None:

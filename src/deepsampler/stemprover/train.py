@@ -54,6 +54,18 @@ from deepsampler.stemprover.refiners import RegressionNet
 STAGES = ("autoencoder", "base", "control", "adapters", "regression")
 POOL_KINDS = (None, *ARTIFACTS, SEPARATOR)  # fixed order: a pool's seed does not depend on history
 REGRESSION_FORMAT = "deepsampler-stemprover-regression-v1"
+#: steps a stage with a time budget runs before it measures its rate (the first ones are slow)
+PROBE_STEPS = 20
+
+
+def fitted_steps(steps: int, budget_s: float, done: int, elapsed_s: float) -> int:
+    """Steps that fit in ``budget_s`` seconds at the rate of the ``done`` steps so far (taken
+    in ``elapsed_s``), at most ``steps`` and at least ``done``; 5 % of the budget is kept back
+    for the rate's drift."""
+    if done <= 0 or elapsed_s <= 0:
+        return steps
+    rate = done / elapsed_s
+    return int(max(done, min(steps, done + rate * (0.95 * budget_s - elapsed_s))))
 
 
 @dataclass(frozen=True)
@@ -63,7 +75,10 @@ class StageConfig:
     steps: int = 200
     lr: float = 1e-3
     batch_size: int = 8
-    minutes: float = 0.0  # > 0: stop the stage early after this much wall time (a safety net)
+    # > 0: a wall-time budget. After PROBE_STEPS the stage measures its step rate and, when
+    # ``steps`` would not fit, shortens its one-cycle schedule to the steps that do (so the
+    # learning rate still anneals); the budget also stops the stage outright as a safety net.
+    minutes: float = 0.0
 
     def __post_init__(self) -> None:
         if self.steps < 0 or self.batch_size < 1 or self.lr <= 0 or self.minutes < 0:
@@ -280,16 +295,31 @@ class StemProverTrainer:
             if model is not None:
                 self._pool_latents(model, kind)
         opt = torch.optim.AdamW(params, lr=stage.lr, weight_decay=0.0)
-        sched = torch.optim.lr_scheduler.OneCycleLR(
-            opt, max_lr=stage.lr, total_steps=max(stage.steps, 1), pct_start=0.1
-        )
+
+        def one_cycle(total: int) -> torch.optim.lr_scheduler.OneCycleLR:
+            return torch.optim.lr_scheduler.OneCycleLR(
+                opt, max_lr=stage.lr, total_steps=max(total, 1), pct_start=0.1
+            )
+
+        sched, total = one_cycle(stage.steps), stage.steps
         losses: list[float] = []
         start = time.perf_counter()
         bar = tqdm(range(stage.steps), desc=name, disable=not self.progress, leave=False)
         log = (self.run_dir / "metrics.jsonl").open("a")
         try:
             for step in bar:
-                if stage.minutes and time.perf_counter() - start > 60 * stage.minutes:
+                elapsed = time.perf_counter() - start
+                if stage.minutes and step == PROBE_STEPS:
+                    fit = fitted_steps(stage.steps, stage.minutes * 60, step, elapsed)
+                    if fit < total:
+                        total, sched = fit, one_cycle(fit)
+                        for _ in range(step):  # the new schedule resumes where this one is
+                            sched.step()
+                        log.write(json.dumps({"stage": name, "fitted_steps": fit}) + "\n")
+                        bar.total = fit
+                if step >= total:
+                    break
+                if stage.minutes and elapsed > 60 * stage.minutes:
                     log.write(json.dumps({"stage": name, "stopped_early_at": step}) + "\n")
                     break
                 loss = loss_fn()
@@ -300,7 +330,7 @@ class StemProverTrainer:
                 sched.step()
                 losses.append(float(loss.detach()))
                 bar.set_postfix(loss=f"{losses[-1]:.4f}")
-                if (step + 1) % self.config.log_every == 0 or step + 1 == stage.steps:
+                if (step + 1) % self.config.log_every == 0 or step + 1 == total:
                     recent = float(np.mean(losses[-self.config.log_every :]))
                     log.write(json.dumps({"stage": name, "step": step + 1, "loss": recent}) + "\n")
                     log.flush()
