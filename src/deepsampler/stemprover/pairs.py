@@ -203,13 +203,25 @@ def cache_separator_outputs(
     return tracks
 
 
-def _draw_chunk(
-    task: tuple[PairConfig, int, str | None, int],
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Worker: ``count`` pairs of ``kind`` from a fresh sampler seeded with ``seed``."""
-    config, seed, kind, count = task
-    sampler = PairSampler(config)
-    return sampler.batch(np.random.default_rng(seed), count, kind)[:3]
+#: the pair sampler of a PairPool worker process, built once by ``_start_worker``
+_worker_sampler: PairSampler | None = None
+
+
+def _start_worker(config: PairConfig) -> None:
+    """Pool worker set-up: one torch thread (the pool has one process per core; torch's own
+    threads in every worker oversubscribed a 16-core machine), and the corpus indexed once."""
+    global _worker_sampler
+    import torch
+
+    torch.set_num_threads(1)
+    _worker_sampler = PairSampler(config)
+
+
+def _draw_chunk(task: tuple[int, str | None, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Worker: ``count`` pairs of ``kind`` drawn with a generator seeded with ``seed``."""
+    seed, kind, count = task
+    assert _worker_sampler is not None, "_start_worker did not run"
+    return _worker_sampler.batch(np.random.default_rng(seed), count, kind)[:3]
 
 
 class PairPool:
@@ -234,15 +246,20 @@ class PairPool:
         if size < 1:
             raise ValueError(f"pool size must be >= 1, got {size}")
         counts = [min(chunk, size - i) for i in range(0, size, chunk)]
-        tasks = [(config, seed * 100003 + i, kind, c) for i, c in enumerate(counts)]
+        tasks = [(seed * 100003 + i, kind, c) for i, c in enumerate(counts)]
         label = f"drawing {size} {kind or 'mixed'} pairs"
         if workers <= 1:
-            parts = [_draw_chunk(t) for t in tqdm(tasks, desc=label, disable=not progress)]
+            sampler = PairSampler(config)
+            parts = [
+                sampler.batch(np.random.default_rng(s), c, k)[:3]
+                for s, k, c in tqdm(tasks, desc=label, disable=not progress)
+            ]
         else:
             import multiprocessing as mp
 
             # spawn, not fork: forking a process whose torch threads are running can deadlock
-            with mp.get_context("spawn").Pool(workers) as pool:
+            ctx = mp.get_context("spawn")
+            with ctx.Pool(workers, initializer=_start_worker, initargs=(config,)) as pool:
                 parts = list(
                     tqdm(
                         pool.imap(_draw_chunk, tasks),
