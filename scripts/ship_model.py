@@ -103,7 +103,11 @@ def main() -> None:
     ap.add_argument("--checkpoint", choices=["best", "final"], default="best")
     ap.add_argument("--test-data", required=True, help="the corpus's test split")
     ap.add_argument("--real-data", help="real evaluation folder (../shared/eval/...)")
-    ap.add_argument("--title", default="", help="one line saying what the model is")
+    ap.add_argument(
+        "--title",
+        default="",
+        help="one line saying what the model is (default: the shipped model's, when re-shipping)",
+    )
     ap.add_argument("--notes", type=Path, help="Markdown file appended to the card")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument(
@@ -114,6 +118,11 @@ def main() -> None:
         "floor and oracle rows takes about a minute each here); 0: all",
     )
     args = ap.parse_args()
+    current = PRETRAINED_DIR / f"{args.name}.pt"
+    if not args.title and current.is_file():
+        args.title = load_checkpoint(current).metadata.get("summary", "")
+    if not args.title:
+        ap.error(f"--title is needed: no shipped {args.name} to take its line from")
 
     source = args.run / "checkpoints" / f"{args.checkpoint}.pt"
     loaded = load_checkpoint(source)

@@ -87,8 +87,9 @@ class Separator:
         downmix: average inputs with more channels than the model takes instead of refusing them.
         wiener: multichannel Wiener post-filter (``audio.wiener``) applied to every chunk of an
             offline separation: EM iterations (0 = soft mask only), or -1 = off (default:
-            on music4-hq's validation split it moved mean SDR by +0.18 dB as a soft mask and
-            -0.04 / -0.25 dB with 1 / 2 EM iterations, so it is not on by default).
+            on the corpus's validation split, with the first music4-hq (896-sample window), it
+            moved mean SDR by +0.18 dB as a soft mask and -0.04 / -0.25 dB with 1 / 2 EM
+            iterations, so it is not on by default).
     """
 
     def __init__(
