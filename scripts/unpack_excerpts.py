@@ -15,8 +15,9 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-
-SOURCES = ("vocals", "drums", "bass", "other")
+from pack_excerpts import (
+    SOURCES,
+)  # the sibling script that wrote the corpus (scripts/ is on sys.path)
 
 
 def main() -> None:

@@ -217,11 +217,18 @@ def _start_worker(config: PairConfig) -> None:
     _worker_sampler = PairSampler(config)
 
 
-def _draw_chunk(task: tuple[int, str | None, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Worker: ``count`` pairs of ``kind`` drawn with a generator seeded with ``seed``."""
+def _draw(
+    sampler: PairSampler, task: tuple[int, str | None, int]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``count`` pairs of ``kind`` drawn with a generator seeded with ``seed``."""
     seed, kind, count = task
+    return sampler.batch(np.random.default_rng(seed), count, kind)[:3]
+
+
+def _draw_chunk(task: tuple[int, str | None, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Worker: :func:`_draw` with the worker's sampler."""
     assert _worker_sampler is not None, "_start_worker did not run"
-    return _worker_sampler.batch(np.random.default_rng(seed), count, kind)[:3]
+    return _draw(_worker_sampler, task)
 
 
 class PairPool:
@@ -250,10 +257,7 @@ class PairPool:
         label = f"drawing {size} {kind or 'mixed'} pairs"
         if workers <= 1:
             sampler = PairSampler(config)
-            parts = [
-                sampler.batch(np.random.default_rng(s), c, k)[:3]
-                for s, k, c in tqdm(tasks, desc=label, disable=not progress)
-            ]
+            parts = [_draw(sampler, t) for t in tqdm(tasks, desc=label, disable=not progress)]
         else:
             import multiprocessing as mp
 
