@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-from pack_excerpts import (
-    SOURCES,
-)  # the sibling script that wrote the corpus (scripts/ is on sys.path)
+
+# the sibling script that wrote the corpus (scripts/ is on sys.path when this one runs)
+from pack_excerpts import SOURCES
 
 
 def main() -> None:
