@@ -41,6 +41,7 @@ from deepsampler.evaluation.metrics import (
     stoi,
     usdr,
 )
+from deepsampler.sources import MUSIC4_SOURCES
 from deepsampler.stemprover.enhancer import Enhancer, resolve_stemprover
 from deepsampler.stemprover.model import StemProver
 from deepsampler.stemprover.pairs import cache_separator_outputs
@@ -268,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
     steps_list = [int(s) for s in args.steps.split(",") if s.strip()]
     args.out.mkdir(parents=True, exist_ok=True)
     sets: dict[str, list[Item]] = {}
-    music = ["vocals", "drums", "bass", "other"]
+    music = list(MUSIC4_SOURCES)
     if args.synthetic:
         sets["synthetic (music4-rt outputs)"] = separated_items(
             args.synthetic,

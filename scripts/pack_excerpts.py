@@ -23,7 +23,9 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-SOURCES = ("vocals", "drums", "bass", "other")
+from deepsampler.sources import MUSIC4_SOURCES
+
+SOURCES = MUSIC4_SOURCES
 
 
 def busiest_window(stems: dict[str, np.ndarray], n: int, rate: int) -> int:

@@ -37,6 +37,7 @@ from deepsampler.audio import AUDIO_EXTENSIONS, audio_info
 from deepsampler.data.real_stems import RealStemPool
 from deepsampler.data.synth.common import rms_db
 from deepsampler.errors import AudioInputError, ConfigError, DeepSamplerError
+from deepsampler.sources import MUSIC4_SOURCES
 
 LAYOUT_HINT = "expected ROOT/<split>/<track>/<source>.wav, the MUSDB18-HQ layout"
 SPLIT_NAMES = ("train", "valid", "test")
@@ -73,7 +74,7 @@ class DatasetConfig:
     """
 
     segment_seconds: float = 3.0
-    sources: tuple[str, ...] = ("vocals", "drums", "bass", "other")
+    sources: tuple[str, ...] = MUSIC4_SOURCES
     sample_rate: int = 44100
     channels: int = 2
     remix_probability: float = 1.0

@@ -47,8 +47,9 @@ from deepsampler.audio import resample
 from deepsampler.data.synth import common
 from deepsampler.data.synth.common import RealPool, pan
 from deepsampler.errors import DeepSamplerError
+from deepsampler.sources import MUSIC4_SOURCES
 
-DEFAULT_SOURCES = ("vocals", "drums", "bass", "other")
+DEFAULT_SOURCES = MUSIC4_SOURCES
 #: Least real material (s) a source needs to get real stems; see :class:`RealStemPool`.
 MIN_SOURCE_SECONDS = 120.0
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-TOY_SOURCES = ("vocals", "drums", "bass", "other")
+from deepsampler.sources import MUSIC4_SOURCES
+
+TOY_SOURCES = MUSIC4_SOURCES
 
 
 def _adsr(n: int, sr: int, attack: float, release: float) -> np.ndarray:

@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from deepsampler.config import from_dict
 from deepsampler.errors import ConfigError
+from deepsampler.sources import MUSIC4_SOURCES
 
 
 @dataclass(frozen=True)
@@ -24,7 +25,7 @@ class ModelConfig:
     layer only, so the whole model looks ``lookahead`` frames ahead whatever its depth.
     """
 
-    sources: tuple[str, ...] = ("vocals", "drums", "bass", "other")
+    sources: tuple[str, ...] = MUSIC4_SOURCES
     sample_rate: int = 44100
     audio_channels: int = 2
     n_fft: int = 1024

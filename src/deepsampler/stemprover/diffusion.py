@@ -65,15 +65,12 @@ def diffusion_loss(
     control: list[torch.Tensor] | None = None,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """Mean squared v-prediction error on clean latents ``z0`` ``[b, c, f, t]``."""
-    sched = config.scheduler()
-    b = z0.shape[0]
-    t = torch.randint(0, config.train_timesteps, (b,), generator=generator, device="cpu")
-    noise = torch.randn(z0.shape, generator=generator, device="cpu").to(z0)
-    t = t.to(z0.device)
-    noisy = sched.add_noise(z0, noise, t)
-    target = sched.get_velocity(z0, noise, t)
-    return F.mse_loss(denoiser(noisy, t, control), target)
+    """Mean squared v-prediction error on clean latents ``z0`` ``[b, c, f, t]`` (the base model's
+    loss): :func:`refinement_prediction` with no degraded starts."""
+    v_loss, _, _, _ = refinement_prediction(
+        denoiser, z0, z0, config, control, degraded_start=0.0, generator=generator
+    )
+    return v_loss
 
 
 @torch.no_grad()

@@ -24,6 +24,7 @@ from tqdm import tqdm
 
 from deepsampler.data.dataset import DatasetConfig, StemTrack, read_segment, scan_tracks
 from deepsampler.errors import DeepSamplerError
+from deepsampler.sources import MUSIC4_SOURCES
 from deepsampler.stemprover.degradations import ARTIFACTS, degrade
 
 SEPARATOR = "separator"
@@ -35,7 +36,7 @@ class PairConfig:
 
     root: str = "data/music4-4h"
     split: str = "train"
-    sources: tuple[str, ...] = ("vocals", "drums", "bass", "other")
+    sources: tuple[str, ...] = MUSIC4_SOURCES
     sample_rate: int = 44100
     channels: int = 2
     segment_seconds: float = 1.5

@@ -24,6 +24,7 @@ from deepsampler.data.synth.common import (
     split_of,
     stable_hash,
 )
+from deepsampler.sources import MUSIC4_SOURCES
 
 # General MIDI programs (0-based) per role and part kind.
 # Vocals by family, drawn with these weights: the synthetic singer carries words and real
@@ -80,7 +81,7 @@ class _Resources:
 
 class MusicPreset:
     name = "music4"
-    sources = ("vocals", "drums", "bass", "other")
+    sources = MUSIC4_SOURCES
     sample_rate = 44100
     channels = 2
 
