@@ -211,6 +211,7 @@ def test_untrained_model_refused_unless_allowed(tmp_path, untrained_checkpoint, 
         (["--device", "mps"], "unsupported device 'mps'"),
         (["--threads", "-1"], "--threads -1"),
         (["--chunk-seconds", "1", "--overlap-seconds", "2"], "overlap_seconds"),
+        (["--shifts", "0"], "shifts 0: use a whole number >= 1"),
     ],
 )
 def test_bad_options(tmp_path, tiny_checkpoint, capsys, args, message):

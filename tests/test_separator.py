@@ -55,3 +55,35 @@ def test_wiener_post_filter_default_off_and_sum():
     assert max(np.abs(out[s] - raw[s]).max() for s in out) > 1e-3  # the filter did something
     with pytest.raises(DeepSamplerError, match="wiener"):
         Separator(offline_model, allow_untrained=True, wiener=-2)
+
+
+def test_shifts_and_flip_average_the_aligned_passes():
+    """shifts=2, flip: the mean of four passes (delays 0 and hop/2, channels as given and swapped),
+    each cropped back into place; a softmax-mask model's stems still add up to the mixture."""
+    model = DeepSampler(preset_config("tiny", causal=False, mask_activation="softmax")).eval()
+    hop = model.config.hop
+    x = np.random.default_rng(3).uniform(-0.3, 0.3, (2, 11025)).astype(np.float32)
+    sep = Separator(model, allow_untrained=True, chunk_seconds=5.0, shifts=2, flip=True)
+    out = sep.separate(x, 22050)
+    passes = []
+    with torch.no_grad():
+        for delay in (0, hop // 2):
+            for swap in (False, True):
+                xin = np.pad(x[::-1] if swap else x, ((0, 0), (delay, 0)))
+                y = model(torch.from_numpy(xin.copy())[None])[0].numpy()[..., delay:]
+                passes.append(y[:, ::-1] if swap else y)
+    ref = np.mean(passes, axis=0)
+    for i, s in enumerate(sep.sources):
+        np.testing.assert_allclose(out[s], ref[i], atol=1e-5)
+    np.testing.assert_allclose(sum(out.values()), x, atol=1e-4)
+    plain = Separator(model, allow_untrained=True, chunk_seconds=5.0).separate(x, 22050)
+    assert max(np.abs(out[s] - plain[s]).max() for s in out) > 1e-4  # the passes differ
+
+
+def test_shifts_bad_values_and_flip_on_mono():
+    model = DeepSampler(preset_config("tiny", causal=False))
+    for bad in (0, -1, 1.5, model.config.hop + 1):
+        with pytest.raises(DeepSamplerError, match="shifts"):
+            Separator(model, allow_untrained=True, shifts=bad)
+    mono = DeepSampler(preset_config("tiny", causal=False, audio_channels=1))
+    assert Separator(mono, allow_untrained=True, flip=True).flip is False

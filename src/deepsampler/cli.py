@@ -123,6 +123,8 @@ def cmd_separate(args: argparse.Namespace) -> int:
         allow_untrained=args.allow_untrained,
         downmix=args.downmix,
         wiener=args.wiener,
+        shifts=args.shifts,
+        flip=args.flip,
     )
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, flush=True))
     say(sep.describe())
@@ -333,6 +335,15 @@ def cmd_export_onnx(args: argparse.Namespace) -> int:
     return 0
 
 
+def _offline_options_label(args: argparse.Namespace) -> str:
+    """`` (shifts 2, flip, wiener 0)`` for the inference options in use, so a summary says how
+    its numbers were made; empty when there are none."""
+    opts = [f"shifts {args.shifts}"] if args.shifts > 1 else []
+    opts += ["flip"] if args.flip else []
+    opts += [f"wiener {args.wiener}"] if args.wiener >= 0 else []
+    return f" ({', '.join(opts)})" if opts else ""
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
 
     from deepsampler.evaluation.evaluate import evaluate
@@ -340,8 +351,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from deepsampler.streaming.processor import StreamProcessor
 
     _set_threads(args.threads)
+    if args.stream and (args.shifts > 1 or args.flip):
+        raise DeepSamplerError("--shifts/--flip average offline passes; drop them with --stream")
     sep = Separator(
-        args.model, device=args.device, allow_untrained=args.allow_untrained, wiener=args.wiener
+        args.model,
+        device=args.device,
+        allow_untrained=args.allow_untrained,
+        wiener=args.wiener,
+        shifts=args.shifts,
+        flip=args.flip,
     )
     cfg = sep.config
     if args.stream:
@@ -360,7 +378,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         sources=cfg.sources,
         n_fft=cfg.n_fft,
         hop=cfg.hop,
-        model_name=sep.name,
+        model_name=sep.name + _offline_options_label(args),
         latency_ms=cfg.latency_ms,
         stream=args.stream,
         progress=not args.quiet,
@@ -472,7 +490,19 @@ def build_parser() -> argparse.ArgumentParser:
         type=_wiener_arg,
         default=-1,
         help="multichannel Wiener post-filter of each chunk: EM iterations (0 = soft mask), "
-        "or off (default: off; see benchmarks/postfilter.py)",
+        "or off (default: off; see benchmarks/offline_options.py)",
+    )
+    sep.add_argument(
+        "--shifts",
+        type=int,
+        default=1,
+        help="average N offline passes whose STFT frames start k*hop/N samples later "
+        "(N times the compute; default: %(default)s = one pass; see benchmarks/offline_options.py)",
+    )
+    sep.add_argument(
+        "--flip",
+        action="store_true",
+        help="also average the pass with left and right swapped (twice the compute)",
     )
     sep.add_argument(
         "--downmix",
@@ -563,6 +593,18 @@ def build_parser() -> argparse.ArgumentParser:
         type=_wiener_arg,
         default=-1,
         help="Wiener post-filter EM iterations (0 = soft mask) or off (default: off)",
+    )
+    ev.add_argument(
+        "--shifts",
+        type=int,
+        default=1,
+        help="average N offline passes whose STFT frames start k*hop/N samples later "
+        "(N times the compute; default: %(default)s = one pass; see benchmarks/offline_options.py)",
+    )
+    ev.add_argument(
+        "--flip",
+        action="store_true",
+        help="also average the pass with left and right swapped (twice the compute)",
     )
     ev.add_argument("--threads", type=int, default=0)
     ev.add_argument("--allow-untrained", action="store_true", help=argparse.SUPPRESS)

@@ -252,3 +252,13 @@ def test_speech_data_adds_pesq_and_stoi(tmp_path):
         > summary["baselines"]["mixture"]["speech"]["stoi"]
     )
     assert "PESQ-WB" in (out / "summary.md").read_text()
+
+
+def test_averaged_passes_refused_with_stream_and_run_offline(tmp_path, tiny_checkpoint, capsys):
+    data = make_folder(tmp_path / "data", tracks=1)
+    base = ["evaluate", "--data", str(data), "--model", str(tiny_checkpoint), "-q"]
+    assert main([*base, "--out", str(tmp_path / "s"), "--stream", "--shifts", "2"]) == 1
+    assert "--shifts/--flip average offline passes" in capsys.readouterr().err
+    assert main([*base, "--out", str(tmp_path / "o"), "--shifts", "2", "--flip"]) == 0
+    summary = json.loads((tmp_path / "o" / "summary.json").read_text())
+    assert "(shifts 2, flip)" in json.dumps(summary)

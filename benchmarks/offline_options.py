@@ -1,12 +1,13 @@
-"""Does the offline Wiener post-filter help? SDR per source with it off and at 0/1/2 EM iterations.
+"""Which offline inference options pay? SDR per source for the Wiener post-filter (off, soft
+mask, 1/2 EM iterations) and test-time averaging over frame grids and channel swaps.
 
-Choose the setting on a *validation* split (never on ../shared/eval), then report test numbers.
+Choose a setting on a *validation* split (never on ../shared/eval), then report test numbers.
 
-    .venv/bin/python benchmarks/postfilter.py --model music4-hq --data data/music4-4h/valid \
-        --limit 6 --out experiments/bench/postfilter-hq
+    .venv/bin/python benchmarks/offline_options.py --model music4-hq --data data/music4-4h/valid \
+        --limit 6 --out experiments/bench/offline-hq
 
-Prints a table (BSS Eval v4 SDR, museval-style medians, and whole-track uSDR) and writes
-OUT/postfilter.json.
+Prints a table (BSS Eval v4 SDR, museval-style medians, whole-track uSDR and the seconds each
+setting took) and writes OUT/offline_options.json.
 """
 
 from __future__ import annotations
@@ -23,7 +24,17 @@ from deepsampler.audio import read_audio
 from deepsampler.evaluation.metrics import museval_scores, usdr
 from deepsampler.separator import Separator
 
-SETTINGS = {"off": -1, "softmask": 0, "em1": 1, "em2": 2}
+#: Separator keyword arguments of each setting.
+SETTINGS: dict[str, dict] = {
+    "off": {},
+    "softmask": {"wiener": 0},
+    "em1": {"wiener": 1},
+    "em2": {"wiener": 2},
+    "flip": {"flip": True},
+    "shift2": {"shifts": 2},
+    "shift4": {"shifts": 4},
+    "shift2flip": {"shifts": 2, "flip": True},
+}
 
 
 def main() -> None:
@@ -33,16 +44,21 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=6)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument(
-        "--settings", default=",".join(SETTINGS), help="subset of " + ",".join(SETTINGS)
+        "--settings",
+        default="off,softmask,flip,shift2,shift2flip",
+        help="subset of " + ",".join(SETTINGS),
     )
-    ap.add_argument("--out", type=Path, default=Path("experiments/bench/postfilter"))
+    ap.add_argument("--out", type=Path, default=Path("experiments/bench/offline_options"))
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     tracks = sorted(p for p in args.data.iterdir() if any(p.glob("mixture.*")))[: args.limit]
     if not tracks:
         raise SystemExit(f"{args.data}: no <track>/mixture.* folders")
     settings = [s for s in args.settings.split(",") if s]
-    seps = {s: Separator(args.model, wiener=SETTINGS[s]) for s in settings}
+    unknown = sorted(set(settings) - set(SETTINGS))
+    if unknown:
+        raise SystemExit(f"unknown settings {unknown}; choose from {', '.join(SETTINGS)}")
+    seps = {s: Separator(args.model, **SETTINGS[s]) for s in settings}
     sources = next(iter(seps.values())).sources
     scores = {s: {"sdr": [], "usdr": [], "seconds": 0.0} for s in settings}
     for track in tracks:
@@ -73,13 +89,13 @@ def main() -> None:
             "seconds": round(scores[s]["seconds"], 2),
         }
         lines.append(
-            f"| wiener {s} | "
+            f"| {s} | "
             + " | ".join(f"{x:.2f}" for x in sdr)
             + f" | {np.mean(sdr):.2f} | {np.mean(u):.2f} | {scores[s]['seconds']:.1f} |"
         )
     args.out.mkdir(parents=True, exist_ok=True)
     payload = {"model": args.model, "data": str(args.data), "tracks": len(tracks), "rows": rows}
-    (args.out / "postfilter.json").write_text(json.dumps(payload, indent=2))
+    (args.out / "offline_options.json").write_text(json.dumps(payload, indent=2))
     print("\n".join(lines))
 
 
