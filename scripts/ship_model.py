@@ -109,6 +109,14 @@ def main() -> None:
         help="one line saying what the model is (default: the shipped model's, when re-shipping)",
     )
     ap.add_argument("--notes", type=Path, help="Markdown file appended to the card")
+    ap.add_argument(
+        "--train-command",
+        action="append",
+        metavar="CMD",
+        help="the command(s) that made the run, for the card's reproduce block, in order "
+        "(default: the config's plain train command; give them when the run took key=value "
+        "overrides or started from an earlier run)",
+    )
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument(
         "--test-limit",
@@ -176,6 +184,11 @@ def main() -> None:
     kind = "causal (streams)" if cfg.causal else "offline (bidirectional: sees the whole input)"
     size_mb = shipped.stat().st_size / 1e6
     train_cmd = f".venv/bin/deepsampler train --config configs/{config.get('name', args.name)}.yaml"
+    train_cmd = (
+        "\n".join(args.train_command)
+        if args.train_command
+        else f"{train_cmd}   # resumable: run it again after an interruption"
+    )
     ship_cmd = (
         f".venv/bin/python scripts/ship_model.py --run {args.run} --name {args.name} "
         f"--checkpoint {args.checkpoint} --test-data {args.test_data}"
@@ -279,7 +292,7 @@ def main() -> None:
         "## Reproduce the model",
         "",
         "```bash",
-        f"{train_cmd}   # resumable: run it again after an interruption",
+        train_cmd,
         ship_cmd,
         "```",
         "",
