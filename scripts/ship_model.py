@@ -183,11 +183,12 @@ def main() -> None:
     params = loaded.model.num_parameters()
     kind = "causal (streams)" if cfg.causal else "offline (bidirectional: sees the whole input)"
     size_mb = shipped.stat().st_size / 1e6
-    train_cmd = f".venv/bin/deepsampler train --config configs/{config.get('name', args.name)}.yaml"
+    config_name = config.get("name", args.name)
     train_cmd = (
         "\n".join(args.train_command)
         if args.train_command
-        else f"{train_cmd}   # resumable: run it again after an interruption"
+        else f".venv/bin/deepsampler train --config configs/{config_name}.yaml"
+        "   # resumable: run it again after an interruption"
     )
     ship_cmd = (
         f".venv/bin/python scripts/ship_model.py --run {args.run} --name {args.name} "
