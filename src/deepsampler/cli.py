@@ -174,6 +174,30 @@ def cmd_separate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_offline_options(parser: argparse.ArgumentParser) -> None:
+    """``--wiener``, ``--shifts`` and ``--flip``: how an offline separation is post-processed
+    and averaged (``separate`` and ``evaluate`` share them)."""
+    parser.add_argument(
+        "--wiener",
+        type=_wiener_arg,
+        default=-1,
+        help="multichannel Wiener post-filter of each chunk: EM iterations (0 = soft mask), "
+        "or off (default: off; see benchmarks/offline_options.py)",
+    )
+    parser.add_argument(
+        "--shifts",
+        type=int,
+        default=1,
+        help="average N offline passes whose STFT frames start k*hop/N samples later "
+        "(N times the compute; default: %(default)s = one pass; see benchmarks/offline_options.py)",
+    )
+    parser.add_argument(
+        "--flip",
+        action="store_true",
+        help="also average the pass with left and right swapped (twice the compute)",
+    )
+
+
 def _wiener_arg(value: str) -> int:
     """``--wiener``: ``off`` (-1) or EM iterations (0 = soft mask)."""
     if value == "off":
@@ -485,25 +509,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=1.0,
         help="cross-fade between chunks (default: %(default)s)",
     )
-    sep.add_argument(
-        "--wiener",
-        type=_wiener_arg,
-        default=-1,
-        help="multichannel Wiener post-filter of each chunk: EM iterations (0 = soft mask), "
-        "or off (default: off; see benchmarks/offline_options.py)",
-    )
-    sep.add_argument(
-        "--shifts",
-        type=int,
-        default=1,
-        help="average N offline passes whose STFT frames start k*hop/N samples later "
-        "(N times the compute; default: %(default)s = one pass; see benchmarks/offline_options.py)",
-    )
-    sep.add_argument(
-        "--flip",
-        action="store_true",
-        help="also average the pass with left and right swapped (twice the compute)",
-    )
+    _add_offline_options(sep)
     sep.add_argument(
         "--downmix",
         action="store_true",
@@ -588,24 +594,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--out", required=True, help="output folder")
     ev.add_argument("--stream", action="store_true", help="separate through the streaming engine")
     ev.add_argument("--device", default="cpu")
-    ev.add_argument(
-        "--wiener",
-        type=_wiener_arg,
-        default=-1,
-        help="Wiener post-filter EM iterations (0 = soft mask) or off (default: off)",
-    )
-    ev.add_argument(
-        "--shifts",
-        type=int,
-        default=1,
-        help="average N offline passes whose STFT frames start k*hop/N samples later "
-        "(N times the compute; default: %(default)s = one pass; see benchmarks/offline_options.py)",
-    )
-    ev.add_argument(
-        "--flip",
-        action="store_true",
-        help="also average the pass with left and right swapped (twice the compute)",
-    )
+    _add_offline_options(ev)
     ev.add_argument("--threads", type=int, default=0)
     ev.add_argument("--allow-untrained", action="store_true", help=argparse.SUPPRESS)
     ev.add_argument("-q", "--quiet", action="store_true")
