@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import shlex
 import shutil
 import subprocess
 import sys
@@ -96,7 +97,7 @@ def mean_without(summary: dict[str, Any], track: str, metric: str = "sdr") -> fl
     return sum(r[s][metric] for r in rows for s in sources) / (len(rows) * len(sources))
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--run", type=Path, required=True, help="training run folder")
     ap.add_argument("--name", required=True, help="shipped model name")
@@ -125,6 +126,40 @@ def main() -> None:
         help="score only the first N tracks of --test-data (BSS Eval of 30 s tracks with its "
         "floor and oracle rows takes about a minute each here); 0: all",
     )
+    return ap
+
+
+def reproduce_commands(args: argparse.Namespace, config_name: str) -> tuple[str, str]:
+    """The card's reproduce block: the training command(s) and this script's own command line.
+
+    The ship line carries every option that changes the card or the shipped file, shell-quoted,
+    so that running it again re-creates the same card (a test parses it back)."""
+    train_cmd = (
+        "\n".join(args.train_command)
+        if args.train_command
+        else f".venv/bin/deepsampler train --config configs/{config_name}.yaml"
+        "   # resumable: run it again after an interruption"
+    )
+    parts = [
+        ".venv/bin/python scripts/ship_model.py",
+        f"--run {shlex.quote(str(args.run))}",
+        f"--name {shlex.quote(args.name)}",
+        f"--checkpoint {args.checkpoint}",
+        f"--test-data {shlex.quote(str(args.test_data))}",
+    ]
+    if args.test_limit:
+        parts.append(f"--test-limit {args.test_limit}")
+    if args.real_data:
+        parts.append(f"--real-data {shlex.quote(str(args.real_data))}")
+    if args.notes:
+        parts.append(f"--notes {shlex.quote(str(args.notes))}")
+    for cmd in args.train_command or []:
+        parts.append(f"--train-command {shlex.quote(cmd)}")
+    return train_cmd, " ".join(parts)
+
+
+def main() -> None:
+    ap = build_parser()
     args = ap.parse_args()
     current = PRETRAINED_DIR / f"{args.name}.pt"
     if not args.title and current.is_file():
@@ -184,18 +219,7 @@ def main() -> None:
     kind = "causal (streams)" if cfg.causal else "offline (bidirectional: sees the whole input)"
     size_mb = shipped.stat().st_size / 1e6
     config_name = config.get("name", args.name)
-    train_cmd = (
-        "\n".join(args.train_command)
-        if args.train_command
-        else f".venv/bin/deepsampler train --config configs/{config_name}.yaml"
-        "   # resumable: run it again after an interruption"
-    )
-    ship_cmd = (
-        f".venv/bin/python scripts/ship_model.py --run {args.run} --name {args.name} "
-        f"--checkpoint {args.checkpoint} --test-data {args.test_data}"
-        + (f" --test-limit {args.test_limit}" if args.test_limit else "")
-        + (f" --real-data {args.real_data}" if args.real_data else "")
-    )
+    train_cmd, ship_cmd = reproduce_commands(args, config_name)
     eval_cmd = ".venv/bin/deepsampler evaluate --model {m} --data {d} --out {o}"
     lines = [
         f"# {args.name}",

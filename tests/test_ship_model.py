@@ -1,0 +1,56 @@
+"""The model card's reproduce block (scripts/ship_model.py): its ship line parses back into the
+invocation that wrote it, training commands included."""
+
+from __future__ import annotations
+
+import importlib.util
+import shlex
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "ship_model.py"
+
+
+@pytest.fixture(scope="module")
+def ship_model():
+    spec = importlib.util.spec_from_file_location("ship_model", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _argv(ship_cmd: str) -> list[str]:
+    words = shlex.split(ship_cmd)
+    assert words[:2] == [".venv/bin/python", "scripts/ship_model.py"]
+    return words[2:]
+
+
+def test_ship_line_round_trips_with_quoted_train_commands(ship_model) -> None:
+    stage1 = ".venv/bin/deepsampler train --config configs/music4-hq.yaml --out experiments/a b"
+    stage2 = (
+        "MALLOC_MMAP_THRESHOLD_=1 .venv/bin/deepsampler train --config configs/music4-hq.yaml "
+        "init_from=music4-hq 'optim.lr=0.001' --out experiments/c"
+    )
+    argv = [
+        "--run", "experiments/my run", "--name", "music4-hq", "--checkpoint", "final",
+        "--test-data", "data/music4-2h/test", "--test-limit", "6",
+        "--real-data", "../shared/eval/real-music", "--notes", "scripts/card_notes/music4-hq.md",
+        "--train-command", stage1, "--train-command", stage2,
+    ]  # fmt: skip
+    parser = ship_model.build_parser()
+    args = parser.parse_args(argv)
+    train_cmd, ship_cmd = ship_model.reproduce_commands(args, "music4-hq")
+    assert train_cmd.splitlines() == [stage1, stage2]
+    again = parser.parse_args(_argv(ship_cmd))
+    assert vars(again) == vars(args)
+
+
+def test_default_train_command_is_the_config_and_the_ship_line_has_no_extras(ship_model) -> None:
+    parser = ship_model.build_parser()
+    args = parser.parse_args(["--run", "experiments/rt", "--name", "music4-rt", "--test-data", "t"])
+    train_cmd, ship_cmd = ship_model.reproduce_commands(args, "music4-rt")
+    assert train_cmd.startswith(".venv/bin/deepsampler train --config configs/music4-rt.yaml")
+    for option in ("--notes", "--train-command", "--real-data", "--test-limit"):
+        assert option not in ship_cmd
+    assert vars(parser.parse_args(_argv(ship_cmd))) == vars(args)
