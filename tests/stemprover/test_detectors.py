@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from deepsampler.audio.stft import STFT
+from deepsampler.stemprover import detectors
 from deepsampler.stemprover.detectors import (
     ARTIFACTS,
     DetectorConfig,
@@ -246,6 +247,32 @@ def test_detect_artifacts_without_mixture_skips_bleed(broadband):
     report = detect_artifacts(stem, SR_WIDE)
     assert report.weights["bleed"] == 0 and "mixture" in report.maps["bleed"].note
     assert report.to_dict()["artifacts"]["bleed"]["threshold"] == [None] * 8
+
+
+@pytest.mark.parametrize("with_mixture", [True, False])
+def test_detect_artifacts_takes_each_spectrum_once_and_matches_the_detectors(
+    broadband, with_mixture, monkeypatch
+):
+    """The four detectors share one STFT of the stem (and one of the mixture), and sharing it
+    changes no map: each equals its detector run on its own."""
+    stem, mixture = broadband
+    mixture = mixture if with_mixture else None
+    degraded = band_pass(stem, SR_WIDE, 0, 4000)
+    alone = {
+        "musical_noise": detect_musical_noise(degraded, SR_WIDE, mixture=mixture),
+        "band_limit": detect_band_limit(degraded, mixture, SR_WIDE),
+        "phase_smear": detect_phase_smear(degraded, SR_WIDE, mixture=mixture),
+    }
+    if with_mixture:
+        alone["bleed"] = detect_bleed(degraded, mixture, SR_WIDE)
+    calls = []
+    real_stft = detectors._stft
+    monkeypatch.setattr(detectors, "_stft", lambda x, c: calls.append(x) or real_stft(x, c))
+    report = detect_artifacts(degraded, SR_WIDE, mixture=mixture)
+    assert len(calls) == (2 if with_mixture else 1)
+    for name, amap in alone.items():
+        np.testing.assert_array_equal(report.maps[name].map, amap.map)
+        assert report.maps[name].severity == amap.severity
 
 
 def test_results_do_not_depend_on_the_level(broadband):

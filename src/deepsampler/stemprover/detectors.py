@@ -231,6 +231,20 @@ class _Setup:
     edges: np.ndarray  # [n + 1] bins
     edges_hz: np.ndarray  # [n + 1]
     times: np.ndarray  # [t]
+    stem: np.ndarray  # [samples] float64, mono
+    mixture: np.ndarray | None  # [samples] float64, mono
+
+    # every detector reads the same two spectra: computed once per detect_artifacts call
+    @functools.cached_property
+    def stem_spec(self) -> np.ndarray:
+        """``[f, t]`` complex128 STFT of the stem."""
+        return _stft(self.stem, self.config)
+
+    @functools.cached_property
+    def mixture_spec(self) -> np.ndarray:
+        """``[f, t]`` complex128 STFT of the mixture (which must be given)."""
+        assert self.mixture is not None
+        return _stft(self.mixture, self.config)
 
     @property
     def slices(self) -> list[slice]:
@@ -282,7 +296,8 @@ def _prepare(
     mixture: np.ndarray | None,
     sample_rate: int,
     config: DetectorConfig | None,
-) -> tuple[np.ndarray, np.ndarray | None, _Setup]:
+) -> _Setup:
+    """Validates the inputs (clear errors) and makes their mono float64 copies and the bands."""
     config = config or DetectorConfig()
     if not isinstance(sample_rate, (int, np.integer)) or sample_rate < 1:
         raise ValueError(f"sample_rate must be a positive integer in Hz, got {sample_rate!r}")
@@ -299,7 +314,7 @@ def _prepare(
     edges_hz = np.minimum(edges * sample_rate / config.n_fft, sample_rate / 2)
     frames = s.shape[0] // config.hop + 1
     times = np.arange(frames) * config.hop / sample_rate
-    return s, m, _Setup(config, int(sample_rate), edges, edges_hz, times)
+    return _Setup(config, int(sample_rate), edges, edges_hz, times, s, m)
 
 
 def _stft(x: np.ndarray, config: DetectorConfig) -> np.ndarray:
@@ -450,9 +465,12 @@ def detect_bleed(
         raise ValueError(
             "detect_bleed needs the mixture (bleed is measured against mixture - stem)"
         )
-    s, m, setup = _prepare(stem, mixture, sample_rate, config)
+    return _bleed(_prepare(stem, mixture, sample_rate, config))
+
+
+def _bleed(setup: _Setup) -> ArtifactMap:
     c = setup.config
-    S, M = _stft(s, c), _stft(m, c)
+    S, M = setup.stem_spec, setup.mixture_spec
     R = M - S
     ps, pr, pm = _power(S), _power(R), _power(M)
 
@@ -537,13 +555,17 @@ def detect_musical_noise(
         sample_rate: in Hz.
         mixture: same length, or None.
     """
-    s, m, setup = _prepare(stem, mixture, sample_rate, config)
+    return _musical_noise(_prepare(stem, mixture, sample_rate, config))
+
+
+def _musical_noise(setup: _Setup) -> ArtifactMap:
+    m = setup.mixture
     c = setup.config
-    power = _power(_stft(s, c))
+    power = _power(setup.stem_spec)
     if power.max() <= 0:
         return setup.empty("musical_noise", "stem is silent")
     excess, candidate, active = _peak_excess(power, setup, c)
-    ref_power = _power(_stft(m, c)) if m is not None else None
+    ref_power = _power(setup.mixture_spec) if m is not None else None
     if ref_power is not None and ref_power.max() > 0:
         ref_excess, ref_candidate, _ = _peak_excess(ref_power, setup, c)
         note = ""
@@ -628,16 +650,20 @@ def detect_band_limit(
         mixture: same length, or None for the self-reference.
         sample_rate: in Hz.
     """
-    s, m, setup = _prepare(stem, mixture, sample_rate, config)
+    return _band_limit(_prepare(stem, mixture, sample_rate, config))
+
+
+def _band_limit(setup: _Setup) -> ArtifactMap:
+    m = setup.mixture
     c = setup.config
-    band_s = setup.band_sum(_power(_stft(s, c)))
+    band_s = setup.band_sum(_power(setup.stem_spec))
     frame_s = band_s.sum(axis=0)
     if frame_s.max() <= 0:
         return setup.empty("band_limit", "stem is silent")
     stem_on = frame_s > frame_s.max() * 10 ** (-c.activity_db / 10)
     reference = max(2, c.bands // 2)
     if m is not None:
-        band_m = setup.band_sum(_power(_stft(m, c)))
+        band_m = setup.band_sum(_power(setup.mixture_spec))
         # a stem frame far below the mixture's loudest is silence (the stem rests), not a cliff
         stem_on &= frame_s > band_m.sum(axis=0).max() * 10 ** (-c.activity_db / 10)
         active = _active(band_m, c) & stem_on[None, :]
@@ -758,15 +784,19 @@ def detect_phase_smear(
         sample_rate: in Hz.
         mixture: same length, or None.
     """
-    s, m, setup = _prepare(stem, mixture, sample_rate, config)
+    return _phase_smear(_prepare(stem, mixture, sample_rate, config))
+
+
+def _phase_smear(setup: _Setup) -> ArtifactMap:
+    m = setup.mixture
     c = setup.config
-    S = _stft(s, c)
+    S = setup.stem_spec
     band_s = setup.band_sum(_power(S))
     if band_s.max() <= 0:
         return setup.empty("phase_smear", "stem is silent")
     coherence = _band_coherence(S, setup)
     if m is not None:
-        M = _stft(m, c)
+        M = setup.mixture_spec
         band_m = setup.band_sum(_power(M))
         judged = _active(band_s, c) & _active(band_m, c) & _onsets(band_m, c)
         reference = _band_coherence(M, setup)
@@ -821,14 +851,14 @@ def detect_artifacts(
         mixture: ``[channels, samples]`` or ``[samples]`` float of the same length, or None.
     """
     config = config or DetectorConfig()
-    s, m, setup = _prepare(stem, mixture, sample_rate, config)  # validate once, up front
+    setup = _prepare(stem, mixture, sample_rate, config)  # validate once, up front
     maps: dict[str, ArtifactMap] = {}
-    if m is None:
+    if setup.mixture is None:
         maps["bleed"] = setup.empty("bleed", "no mixture: bleed needs mixture - stem; not run")
     else:
-        maps["bleed"] = detect_bleed(s, m, sample_rate, config)
-    maps["musical_noise"] = detect_musical_noise(s, sample_rate, config, mixture=m)
-    maps["band_limit"] = detect_band_limit(s, m, sample_rate, config)
-    maps["phase_smear"] = detect_phase_smear(s, sample_rate, config, mixture=m)
+        maps["bleed"] = _bleed(setup)
+    maps["musical_noise"] = _musical_noise(setup)
+    maps["band_limit"] = _band_limit(setup)
+    maps["phase_smear"] = _phase_smear(setup)
     weights = {name: adapter_weight(maps[name].severity, config) for name in ARTIFACTS}
     return DetectionReport(maps=maps, weights=weights)
