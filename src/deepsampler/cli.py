@@ -361,7 +361,10 @@ def cmd_export_onnx(args: argparse.Namespace) -> int:
 
 def _offline_options_label(args: argparse.Namespace) -> str:
     """`` (shifts 2, flip, wiener 0)`` for the inference options in use, so a summary says how
-    its numbers were made; empty when there are none."""
+    its numbers were made; empty when there are none, and with ``--stream``, whose engine
+    applies none of them (it runs the model alone)."""
+    if getattr(args, "stream", False):
+        return ""
     opts = [f"shifts {args.shifts}"] if args.shifts > 1 else []
     opts += ["flip"] if args.flip else []
     opts += [f"wiener {args.wiener}"] if args.wiener >= 0 else []

@@ -262,3 +262,6 @@ def test_averaged_passes_refused_with_stream_and_run_offline(tmp_path, tiny_chec
     assert main([*base, "--out", str(tmp_path / "o"), "--shifts", "2", "--flip"]) == 0
     summary = json.loads((tmp_path / "o" / "summary.json").read_text())
     assert "(shifts 2, flip)" in json.dumps(summary)
+    # the streaming engine applies no Wiener post-filter: the label must not claim one
+    assert main([*base, "--out", str(tmp_path / "w"), "--stream", "--wiener", "0"]) == 0
+    assert "wiener" not in json.loads((tmp_path / "w" / "summary.json").read_text())["model"]
