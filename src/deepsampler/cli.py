@@ -361,10 +361,7 @@ def cmd_export_onnx(args: argparse.Namespace) -> int:
 
 def _offline_options_label(args: argparse.Namespace) -> str:
     """`` (shifts 2, flip, wiener 0)`` for the inference options in use, so a summary says how
-    its numbers were made; empty when there are none, and with ``--stream``, whose engine
-    applies none of them (it runs the model alone)."""
-    if getattr(args, "stream", False):
-        return ""
+    its numbers were made; empty when there are none."""
     opts = [f"shifts {args.shifts}"] if args.shifts > 1 else []
     opts += ["flip"] if args.flip else []
     opts += [f"wiener {args.wiener}"] if args.wiener >= 0 else []
@@ -378,8 +375,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from deepsampler.streaming.processor import StreamProcessor
 
     _set_threads(args.threads)
-    if args.stream and (args.shifts > 1 or args.flip):
-        raise DeepSamplerError("--shifts/--flip average offline passes; drop them with --stream")
+    if args.stream and (args.shifts > 1 or args.flip or args.wiener >= 0):
+        # the streaming engine runs the model alone, frame by frame: it neither averages passes
+        # nor post-filters, and a summary must not carry numbers of options that never ran
+        raise DeepSamplerError(
+            "--shifts/--flip/--wiener post-process a whole offline separation; "
+            "drop them with --stream"
+        )
     sep = Separator(
         args.model,
         device=args.device,

@@ -254,14 +254,15 @@ def test_speech_data_adds_pesq_and_stoi(tmp_path):
     assert "PESQ-WB" in (out / "summary.md").read_text()
 
 
-def test_averaged_passes_refused_with_stream_and_run_offline(tmp_path, tiny_checkpoint, capsys):
+def test_offline_options_refused_with_stream_and_run_offline(tmp_path, tiny_checkpoint, capsys):
     data = make_folder(tmp_path / "data", tracks=1)
     base = ["evaluate", "--data", str(data), "--model", str(tiny_checkpoint), "-q"]
-    assert main([*base, "--out", str(tmp_path / "s"), "--stream", "--shifts", "2"]) == 1
-    assert "--shifts/--flip average offline passes" in capsys.readouterr().err
+    for option in (["--shifts", "2"], ["--flip"], ["--wiener", "0"]):
+        assert main([*base, "--out", str(tmp_path / "s"), "--stream", *option]) == 1
+        assert "drop them with --stream" in capsys.readouterr().err
+    assert not (tmp_path / "s").exists()
     assert main([*base, "--out", str(tmp_path / "o"), "--shifts", "2", "--flip"]) == 0
     summary = json.loads((tmp_path / "o" / "summary.json").read_text())
     assert "(shifts 2, flip)" in json.dumps(summary)
-    # the streaming engine applies no Wiener post-filter: the label must not claim one
-    assert main([*base, "--out", str(tmp_path / "w"), "--stream", "--wiener", "0"]) == 0
-    assert "wiener" not in json.loads((tmp_path / "w" / "summary.json").read_text())["model"]
+    assert main([*base, "--out", str(tmp_path / "w"), "--wiener", "0"]) == 0
+    assert "(wiener 0)" in json.loads((tmp_path / "w" / "summary.json").read_text())["model"]
