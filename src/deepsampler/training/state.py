@@ -38,13 +38,15 @@ def capture_rng() -> dict[str, Any]:
 
 
 def restore_rng(rng: dict[str, Any]) -> None:
+    """Set every generator from :func:`capture_rng`'s output, wherever its tensors were loaded
+    (a state read with ``map_location="cuda"`` holds them on the GPU; generators take CPU bytes)."""
     version, state, gauss = rng["python"]
     random.setstate((version, tuple(state), gauss))
     name, key, *rest = rng["numpy"]
-    np.random.set_state((name, key.numpy().astype(np.uint32), *rest))
-    torch.set_rng_state(rng["torch"])
+    np.random.set_state((name, key.cpu().numpy().astype(np.uint32), *rest))
+    torch.set_rng_state(rng["torch"].cpu())
     if "cuda" in rng and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(rng["cuda"])
+        torch.cuda.set_rng_state_all([s.cpu() for s in rng["cuda"]])
 
 
 def save_state(path: Path, state: dict[str, Any]) -> Path:
