@@ -1,12 +1,13 @@
 #!/usr/bin/env python
 """Training speed: steps/hour for batch BATCH x SECONDS of stereo, per model and device.
 
-One step = forward, L1 waveform loss, backward, AdamW update on random input (data loading and
-spectral losses excluded: they are the trainer's choice). Median over REPEATS steps after two
-warm-up steps. Models are presets (``--presets``) or the model of a training config
-(``--configs configs/music4-hq.yaml``: its preset with its ``model:`` overrides). On CUDA each
-model is timed with float32 and with the trainer's bfloat16 autocast (``amp``). Prints a table
-and writes JSON.
+One step is the trainer's step on random input: forward, L1 waveform loss, the finite-loss
+check, backward, gradient clipping, AdamW update and the EMA update (data loading, the LR
+scheduler and spectral losses excluded). Median over REPEATS steps after two warm-up steps.
+Models are presets (``--presets``) or the model of a training config (``--configs
+configs/music4-hq.yaml``: its preset with its ``model:`` overrides, its clipping and EMA). On
+CUDA each model is timed with float32 (cuDNN may run convolutions in TF32, as in training) and
+with the trainer's bfloat16 autocast (``amp``). Prints a table and writes JSON.
 
     .venv/bin/python benchmarks/train_speed.py --json experiments/bench/train_speed.json
     python3 benchmarks/train_speed.py --presets --configs configs/music4-hq.yaml \
@@ -22,19 +23,33 @@ import time
 from pathlib import Path
 
 import torch
+from torch.optim.swa_utils import AveragedModel
 
 from deepsampler.models import DeepSampler, ModelConfig, preset_config
-from deepsampler.training.config import load_train_config
+from deepsampler.training.config import OptimConfig, TrainConfig, load_train_config
 from deepsampler.training.losses import multisrc_l1_waveform
+from deepsampler.training.trainer import ema_with_warmup
 
 
 def time_steps(
-    cfg: ModelConfig, device: torch.device, batch: int, seconds: float, amp: bool, repeats: int
+    cfg: ModelConfig,
+    device: torch.device,
+    batch: int,
+    seconds: float,
+    amp: bool,
+    repeats: int,
+    grad_clip: float = 5.0,
+    ema_decay: float = 0.999,
 ) -> float:
-    """Median seconds per training step of a freshly initialised model."""
+    """Median seconds per training step of a freshly initialised model, as the trainer steps."""
     torch.manual_seed(0)
     model = DeepSampler(cfg).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    ema = (
+        AveragedModel(model, multi_avg_fn=ema_with_warmup(ema_decay), use_buffers=True)
+        if ema_decay > 0
+        else None
+    )
     n = int(seconds * cfg.sample_rate)
     ref = 0.1 * torch.randn(batch, len(cfg.sources), cfg.audio_channels, n, device=device)
     mix = ref.sum(1)
@@ -46,9 +61,15 @@ def time_steps(
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
             estimate = model(mix)
         loss = multisrc_l1_waveform(estimate.float(), ref)
+        if not torch.isfinite(loss):  # the trainer checks every step (a device sync on CUDA)
+            raise FloatingPointError("non-finite loss")
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        if grad_clip:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
         opt.step()
+        if ema is not None:
+            ema.update_parameters(model)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         if i >= 2:
@@ -73,11 +94,21 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=6)
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
+    if args.repeats < 1 or args.seconds <= 0 or min(args.batch) < 1:
+        raise SystemExit("--repeats and --batch must be >= 1 and --seconds > 0")
     torch.set_num_threads(args.threads)
-    models: list[tuple[str, ModelConfig]] = [(name, preset_config(name)) for name in args.presets]
+    defaults = TrainConfig.__dataclass_fields__
+    preset_step = {
+        "grad_clip": OptimConfig().grad_clip,
+        "ema_decay": defaults["ema_decay"].default,
+    }
+    models: list[tuple[str, ModelConfig, dict]] = [
+        (name, preset_config(name), preset_step) for name in args.presets
+    ]
     for path in args.configs:
         train = load_train_config(path)
-        models.append((train.name, train.model_config()))
+        step = {"grad_clip": train.optim.grad_clip, "ema_decay": train.ema_decay}
+        models.append((train.name, train.model_config(), step))
     if not models:
         raise SystemExit("nothing to time: give --presets and/or --configs")
     devices = [torch.device(d) for d in args.devices]
@@ -85,10 +116,10 @@ def main() -> None:
         raise SystemExit("--devices names cuda, but torch sees no CUDA device here")
     rows = []
     for device in devices:
-        for name, cfg in models:
+        for name, cfg, extra in models:
             for batch in args.batch:
                 for amp in (False, True) if device.type == "cuda" else (False,):
-                    step = time_steps(cfg, device, batch, args.seconds, amp, args.repeats)
+                    step = time_steps(cfg, device, batch, args.seconds, amp, args.repeats, **extra)
                     rows.append(
                         {
                             "model": name,
@@ -113,8 +144,8 @@ def main() -> None:
         )
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        payload = {"args": {k: str(v) for k, v in vars(args).items()}, "rows": rows}
-        args.json.write_text(json.dumps(payload, indent=2))
+        payload = {"args": vars(args), "rows": rows}
+        args.json.write_text(json.dumps(payload, indent=2, default=str))
 
 
 if __name__ == "__main__":
