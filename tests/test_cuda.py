@@ -22,6 +22,7 @@ from tests.training.test_training import (
     assert_same_weights,
     base_config,
     final_weights,
+    train_whole_and_split,
     write_yaml,
 )
 
@@ -88,12 +89,7 @@ def test_bf16_autocast_forward_stays_close_to_float32():
 def test_cuda_resume_equals_uninterrupted(corpus, tmp_path):
     # amp off: the check is about the saved state (RNG, data position, optimizer), not rounding
     cfg = base_config(corpus, device="cuda", amp=False, steps=6, valid_every=3, checkpoint_every=4)
-    config = load_train_config(write_yaml(tmp_path / "c.yaml", cfg))
-    Trainer(config, tmp_path / "whole", progress=False).run()
-    part = Trainer(config, tmp_path / "split", max_steps=3, progress=False).run()
-    assert part.step == 3 and not part.finished
-    rest = Trainer(config, tmp_path / "split", progress=False).run()
-    assert rest.resumed_from == 3 and rest.finished
+    train_whole_and_split(cfg, tmp_path)
     # cuDNN's kernels may sum in another order from run to run: a tolerance, not equality
     assert_same_weights(
         final_weights(tmp_path / "whole"), final_weights(tmp_path / "split"), atol=1e-4

@@ -207,14 +207,19 @@ def test_tiny_model_overfits_one_example(tmp_path):
     assert last.validations[-1]["sdr"] > 10.0
 
 
-def test_clean_stop_and_resume_equals_uninterrupted(corpus, tmp_path):
-    cfg = base_config(corpus, steps=6, valid_every=3, checkpoint_every=4)
+def train_whole_and_split(cfg: dict, tmp_path: Path) -> None:
+    """Train ``cfg`` (6 steps) uninterrupted into ``whole`` and, stopped cleanly after step 3 and
+    resumed, into ``split``."""
     config = load_train_config(write_yaml(tmp_path / "c.yaml", cfg))
     Trainer(config, tmp_path / "whole", progress=False).run()
     part = Trainer(config, tmp_path / "split", max_steps=3, progress=False).run()
     assert part.step == 3 and not part.finished
     rest = Trainer(config, tmp_path / "split", progress=False).run()
     assert rest.resumed_from == 3 and rest.finished
+
+
+def test_clean_stop_and_resume_equals_uninterrupted(corpus, tmp_path):
+    train_whole_and_split(base_config(corpus, steps=6, valid_every=3, checkpoint_every=4), tmp_path)
     assert_same_weights(final_weights(tmp_path / "whole"), final_weights(tmp_path / "split"))
     whole_state = load_state(tmp_path / "whole" / "checkpoints" / "last.pt")
     split_state = load_state(tmp_path / "split" / "checkpoints" / "last.pt")
