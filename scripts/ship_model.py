@@ -97,6 +97,18 @@ def mean_without(summary: dict[str, Any], track: str, metric: str = "sdr") -> fl
     return sum(r[s][metric] for r in rows for s in sources) / (len(rows) * len(sources))
 
 
+def averaged_text(training: dict[str, Any]) -> str:
+    """The card's checkpoint cell for weights averaged by scripts/average_checkpoints.py."""
+    parts = [
+        f"`{item['path']}` x{item['weight']:g} (validation {fmt(item.get('valid_sdr'))} dB)"
+        for item in training["averaged_from"]
+    ]
+    return (
+        "the weight average of " + ", ".join(parts) + "; the average's validation SDR on the "
+        f"corpus's valid split: {fmt(training.get('valid_sdr'))} dB"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--run", type=Path, required=True, help="training run folder")
@@ -251,7 +263,10 @@ def main() -> None:
         f"{training.get('hardware', '?')} (no GPU) |",
         f"| checkpoint | `{args.checkpoint}.pt` of the run: "
         + (
-            f"best validation SDR on the corpus's valid split ({fmt(training.get('valid_sdr'))} dB)"
+            averaged_text(training)
+            if training.get("averaged_from")
+            else f"best validation SDR on the corpus's valid split "
+            f"({fmt(training.get('valid_sdr'))} dB)"
             if args.checkpoint == "best"
             else "weights after the last step"
         )

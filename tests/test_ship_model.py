@@ -54,3 +54,17 @@ def test_default_train_command_is_the_config_and_the_ship_line_has_no_extras(shi
     for option in ("--notes", "--train-command", "--real-data", "--test-limit"):
         assert option not in ship_cmd
     assert vars(parser.parse_args(_argv(ship_cmd))) == vars(args)
+
+
+def test_checkpoint_cell_of_an_averaged_run_names_every_ingredient(ship_model) -> None:
+    training = {
+        "valid_sdr": 5.714,
+        "averaged_from": [
+            {"path": "runs/a/best.pt", "weight": 0.5, "valid_sdr": 5.69},
+            {"path": "runs/b/best.pt", "weight": 0.5, "valid_sdr": None},
+        ],
+    }
+    cell = ship_model.averaged_text(training)
+    assert "`runs/a/best.pt` x0.5 (validation 5.69 dB)" in cell
+    assert "`runs/b/best.pt` x0.5 (validation – dB)" in cell
+    assert cell.endswith("valid split: 5.71 dB")
