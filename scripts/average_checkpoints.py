@@ -23,7 +23,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from deepsampler.data.dataset import StemDataset
-from deepsampler.errors import CheckpointError, ConfigError
+from deepsampler.errors import DeepSamplerError
 from deepsampler.models import load_checkpoint, save_checkpoint
 from deepsampler.training.averaging import average_models, averaged_record
 from deepsampler.training.config import load_train_config
@@ -31,6 +31,7 @@ from deepsampler.training.validate import validate
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The command line (see the module docstring)."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("checkpoints", nargs="+", type=Path, help="two or more checkpoints")
     ap.add_argument("--out", type=Path, required=True, help="run folder to write")
@@ -49,39 +50,47 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --validate, score only the average (the ingredients' own numbers are in "
         "their runs' metrics.jsonl)",
     )
+    ap.add_argument(
+        "--force", action="store_true", help="replace an existing OUT/checkpoints/best.pt"
+    )
     ap.add_argument("--threads", type=int, default=2)
     return ap
 
 
+def fail(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return 2
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Average, optionally validate, write ``OUT/checkpoints/best.pt``; 0 on success, 2 on a
+    refused invocation (one ``error:`` line on stderr, nothing written)."""
     args = build_parser().parse_args(argv)
     if len(args.checkpoints) < 2:
-        print("error: give at least two checkpoints to average", file=sys.stderr)
-        return 2
+        return fail("give at least two checkpoints to average")
     if args.weights is not None and len(args.weights) != len(args.checkpoints):
-        print(
-            f"error: {len(args.weights)} --weights for {len(args.checkpoints)} checkpoints",
-            file=sys.stderr,
-        )
-        return 2
+        return fail(f"{len(args.weights)} --weights for {len(args.checkpoints)} checkpoints")
+    target = args.out / "checkpoints" / "best.pt"
+    if target.exists() and not args.force:
+        # a training run's own best.pt lives at the same place: never replace it silently
+        return fail(f"{target} exists (a training run's?); choose another --out or give --force")
     torch.set_num_threads(args.threads)
     try:
         loaded = [load_checkpoint(p) for p in args.checkpoints]
         model = average_models(loaded, args.weights)
-    except (CheckpointError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    except (DeepSamplerError, ValueError) as exc:
+        return fail(str(exc))
 
-    rows: list[dict] = []
+    rows: list[dict[str, object]] = []
     valid = None
     if args.validate is not None:
         try:
             cfg = load_train_config(args.validate, [])
-        except (ConfigError, FileNotFoundError) as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-        dataset = StemDataset(cfg.data_root, cfg.valid_split, cfg.data, train=False)
+            dataset = StemDataset(cfg.data_root, cfg.valid_split, cfg.data, train=False)
+        except (DeepSamplerError, FileNotFoundError) as exc:
+            return fail(str(exc))
         loader = DataLoader(dataset, batch_size=cfg.batch_size, num_workers=0)
+        # CPU: the numbers must compare with the CPU runs' metrics.jsonl to the last digits
         device = torch.device("cpu")
         candidates = [("average", model)]
         if not args.no_ingredients:
@@ -99,7 +108,6 @@ def main(argv: list[str] | None = None) -> int:
             )
 
     record = averaged_record(loaded, args.weights, valid)
-    target = args.out / "checkpoints" / "best.pt"
     save_checkpoint(
         target,
         model,

@@ -109,6 +109,15 @@ def averaged_text(training: dict[str, Any]) -> str:
     )
 
 
+def real_stem_text(training: dict[str, Any], data: dict[str, Any]) -> str:
+    """The card's share of real stems: the run's, or each averaged run's where they differ."""
+    shares = [item.get("real_stem_probability") for item in training.get("averaged_from", [])]
+    shares = list(dict.fromkeys(x for x in shares if x is not None))
+    if len(shares) > 1:
+        return " / ".join(f"{x:g}" for x in shares) + " (in the averaged runs, in order)"
+    return f"{data.get('real_stem_probability', 0)}"
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--run", type=Path, required=True, help="training run folder")
@@ -232,6 +241,11 @@ def main() -> None:
     size_mb = shipped.stat().st_size / 1e6
     config_name = config.get("name", args.name)
     train_cmd, ship_cmd = reproduce_commands(args, config_name)
+    last_ingredient = (
+        " (of the last averaged run, to its best step; the checkpoint row names every run)"
+        if training.get("averaged_from")
+        else ""
+    )
     eval_cmd = ".venv/bin/deepsampler evaluate --model {m} --data {d} --out {o}"
     lines = [
         f"# {args.name}",
@@ -249,7 +263,7 @@ def main() -> None:
         f"| data | `{training.get('data_root', '?')}` ({split_text}), synthesised by "
         f"`deepsampler data synth`; random {data.get('segment_seconds')} s segments, "
         f"remix probability {data.get('remix_probability')}, gains {data.get('gain_db')} dB, "
-        f"real recorded stems swapped in with probability {data.get('real_stem_probability', 0)} "
+        f"real recorded stems swapped in with probability {real_stem_text(training, data)} "
         "per source |",
         f"| training | {training.get('steps', 0):,} steps x batch {config.get('batch_size')} "
         f"({training.get('examples_seen', 0):,} examples), AdamW lr {optim.get('lr')} "
@@ -258,17 +272,20 @@ def main() -> None:
         f"x{loss.get('waveform_l1')}"
         + (f" + multi-res STFT x{loss.get('multires_stft')}" if loss.get("multires_stft") else "")
         + (f"; started from `{config['init_from']}`" if config.get("init_from") else "")
+        + last_ingredient
         + " |",
         f"| wall time / hardware | {training.get('train_hours', 0) * 60:.0f} min on "
-        f"{training.get('hardware', '?')} (no GPU) |",
+        f"{training.get('hardware', '?')} (no GPU){last_ingredient} |",
         f"| checkpoint | `{args.checkpoint}.pt` of the run: "
         + (
             averaged_text(training)
             if training.get("averaged_from")
-            else f"best validation SDR on the corpus's valid split "
-            f"({fmt(training.get('valid_sdr'))} dB)"
-            if args.checkpoint == "best"
-            else "weights after the last step"
+            else (
+                f"best validation SDR on the corpus's valid split "
+                f"({fmt(training.get('valid_sdr'))} dB)"
+                if args.checkpoint == "best"
+                else "weights after the last step"
+            )
         )
         + " |",
         "",

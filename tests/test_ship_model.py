@@ -68,3 +68,15 @@ def test_checkpoint_cell_of_an_averaged_run_names_every_ingredient(ship_model) -
     assert "`runs/a/best.pt` x0.5 (validation 5.69 dB)" in cell
     assert "`runs/b/best.pt` x0.5 (validation – dB)" in cell
     assert cell.endswith("valid split: 5.71 dB")
+
+
+def test_real_stem_share_lists_each_averaged_run_where_they_differ(ship_model) -> None:
+    runs = [{"real_stem_probability": 0.3}, {"real_stem_probability": 0.5}]
+    assert ship_model.real_stem_text({"averaged_from": runs}, {"real_stem_probability": 0.5}) == (
+        "0.3 / 0.5 (in the averaged runs, in order)"
+    )
+    same = [{"real_stem_probability": 0.3}] * 2
+    assert ship_model.real_stem_text({"averaged_from": same}, {"real_stem_probability": 0.3}) == (
+        "0.3"
+    )
+    assert ship_model.real_stem_text({}, {}) == "0"

@@ -16,6 +16,7 @@ from deepsampler.errors import CheckpointError
 from deepsampler.models import DeepSampler, load_checkpoint, preset_config, save_checkpoint
 from deepsampler.training.averaging import average_models, average_state_dicts
 from deepsampler.training.config import load_train_config
+from deepsampler.training.trainer import Trainer
 from deepsampler.training.validate import validate
 from tests.training.test_training import base_config, corpus, write_yaml  # noqa: F401
 
@@ -36,8 +37,9 @@ def test_state_average_is_the_weighted_mean_and_copies_integer_buffers():
     assert torch.equal(average_state_dicts([a, b])["w"], torch.tensor([2.0, 4.0]))
     # weights are normalised: 1:3 is 0.25 / 0.75
     assert torch.equal(average_state_dicts([a, b], [1, 3])["w"], torch.tensor([2.5, 5.0]))
-    assert average_state_dicts([a, b])["n"] == 3
-    assert average_state_dicts([a, b])["w"].dtype == torch.float32
+    mean = average_state_dicts([a, b])
+    assert mean["n"].dtype == torch.int64 and torch.equal(mean["n"], torch.tensor(3))
+    assert mean["w"].dtype == torch.float32
 
 
 @pytest.mark.parametrize(
@@ -49,6 +51,8 @@ def test_state_average_is_the_weighted_mean_and_copies_integer_buffers():
         ({"w": torch.zeros(2), "n": torch.tensor(3)}, [1.0], "2 states"),
         ({"w": torch.zeros(2), "n": torch.tensor(3)}, [1.0, -1.0], ">= 0"),
         ({"w": torch.zeros(2), "n": torch.tensor(3)}, [0.0, 0.0], "positive sum"),
+        ({"w": torch.zeros(2), "n": torch.tensor(3)}, [1.0, float("nan")], "finite"),
+        ({"w": torch.zeros(2), "n": torch.tensor(3)}, [1.0, float("inf")], "finite"),
     ],
 )
 def test_state_average_refuses_mismatches(b, weights, match):
@@ -84,25 +88,39 @@ def test_model_average_and_architecture_check(tmp_path):
 def test_script_writes_a_shippable_run_scored_like_the_trainer(script, corpus, tmp_path, capsys):  # noqa: F811
     cfg_path = write_yaml(tmp_path / "c.yaml", base_config(corpus))
     cfg = load_train_config(cfg_path)
-    model_config = cfg.model_config()
-    a = _checkpoint(tmp_path / "a.pt", model_config, 1, 0.5)
-    b = _checkpoint(tmp_path / "b.pt", model_config, 2, 0.7)
+    run = tmp_path / "run"
+    Trainer(cfg, run, progress=False).run()  # a real run: its metrics.jsonl is the reference
+    trained = run / "checkpoints" / "best.pt"
+    logged = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])["sdr"]
+    other = _checkpoint(tmp_path / "b.pt", cfg.model_config(), 2, 0.7)
     out = tmp_path / "avg"
-    argv = [str(a), str(b), "--out", str(out), "--validate", str(cfg_path), "--weights", "1", "3"]
-    assert script.main(argv + ["--threads", "1"]) == 0
-    shipped = load_checkpoint(out / "checkpoints" / "best.pt")
+    argv = [str(trained), str(other), "--out", str(out), "--validate", str(cfg_path)]
+    assert script.main(argv + ["--weights", "1", "3", "--threads", "1"]) == 0
     table = json.loads((out / "validation.json").read_text())
-    assert [r["model"] for r in table["rows"]] == ["average", str(a), str(b)]
+    assert [r["model"] for r in table["rows"]] == ["average", str(trained), str(other)]
+    # the script's validation of an ingredient is the trainer's, to float rounding
+    assert table["rows"][1]["sdr"] == pytest.approx(logged, abs=1e-5)
+    shipped = load_checkpoint(out / "checkpoints" / "best.pt")
     record = shipped.training
     assert [x["weight"] for x in record["averaged_from"]] == [0.25, 0.75]
-    assert [x["valid_sdr"] for x in record["averaged_from"]] == [0.5, 0.7]
+    assert [x["valid_sdr"] for x in record["averaged_from"]] == [pytest.approx(logged), 0.7]
+    assert record["averaged_from"][0]["steps"] == 2
     assert record["steps"] == 20  # the last ingredient's record carries on
     # the average's number is what the trainer's validation says of the written weights
     loader = DataLoader(StemDataset(cfg.data_root, cfg.valid_split, cfg.data, train=False), 2)
     again = validate(shipped.model, loader, torch.device("cpu"), silence_db=cfg.data.silence_db)
-    assert record["valid_sdr"] == pytest.approx(again["sdr"], abs=1e-4)
-    assert table["rows"][0]["sdr"] == pytest.approx(again["sdr"], abs=1e-4)
+    assert record["valid_sdr"] == pytest.approx(again["sdr"], abs=1e-5)
+    assert table["rows"][0]["sdr"] == pytest.approx(again["sdr"], abs=1e-5)
     assert "average" in capsys.readouterr().out
+    # never over an existing run's best.pt without --force
+    assert script.main(argv + ["--no-ingredients"]) == 2
+    assert "exists" in capsys.readouterr().err
+    assert script.main(argv + ["--no-ingredients", "--force"]) == 0
+    bad = write_yaml(tmp_path / "bad.yaml", base_config(tmp_path / "no-corpus"))
+    argv = [str(trained), str(other), "--out", str(tmp_path / "x"), "--validate", str(bad)]
+    assert script.main(argv) == 2
+    assert "not found" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
 
 
 def test_script_refuses_bad_invocations(script, tmp_path, capsys):

@@ -10,6 +10,7 @@ average is better is decided on the corpus's validation split, like every checkp
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -34,8 +35,8 @@ def average_state_dicts(
     w = [1.0] * len(states) if weights is None else [float(x) for x in weights]
     if len(w) != len(states):
         raise ValueError(f"{len(w)} weights for {len(states)} states")
-    if any(x < 0 for x in w) or sum(w) <= 0:
-        raise ValueError(f"weights must be >= 0 with a positive sum, got {w}")
+    if not all(math.isfinite(x) and x >= 0 for x in w) or sum(w) <= 0:
+        raise ValueError(f"weights must be finite, >= 0 and with a positive sum, got {w}")
     total = sum(w)
     w = [x / total for x in w]
     first = states[0]
@@ -101,13 +102,11 @@ def averaged_record(
     w = [1.0] * len(loaded) if weights is None else [float(x) for x in weights]
     total = sum(w)
     record = dict(loaded[-1].training or {})
+    keep = ("steps", "examples_seen", "train_hours", "valid_sdr")
     record["averaged_from"] = [
-        {
-            "path": str(item.path),
-            "weight": round(x / total, 6),
-            "steps": (item.training or {}).get("steps"),
-            "valid_sdr": (item.training or {}).get("valid_sdr"),
-        }
+        {"path": str(item.path), "weight": round(x / total, 6)}
+        | {k: (item.training or {}).get(k) for k in keep}
+        | {"real_stem_probability": _real_stem_probability(item.training)}
         for item, x in zip(loaded, w, strict=True)
     ]
     if valid is not None:
@@ -117,3 +116,8 @@ def averaged_record(
         record.pop("valid_sdr", None)
         record.pop("valid_sdr_per_source", None)
     return record
+
+
+def _real_stem_probability(training: dict[str, Any] | None) -> Any:
+    """The ingredient's share of real recorded stems (data recipes differ between stages)."""
+    return (((training or {}).get("config") or {}).get("data") or {}).get("real_stem_probability")
