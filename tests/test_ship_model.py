@@ -3,21 +3,16 @@ invocation that wrote it, training commands included."""
 
 from __future__ import annotations
 
-import importlib.util
 import shlex
-from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "ship_model.py"
+from tests.scripts_loader import load_script
 
 
 @pytest.fixture(scope="module")
 def ship_model():
-    spec = importlib.util.spec_from_file_location("ship_model", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("ship_model")
 
 
 def _argv(ship_cmd: str) -> list[str]:

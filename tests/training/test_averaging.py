@@ -3,7 +3,6 @@ the mean is exact, mismatches are refused, and the script's validation number is
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -18,17 +17,13 @@ from deepsampler.training.averaging import average_models, average_state_dicts
 from deepsampler.training.config import load_train_config
 from deepsampler.training.trainer import Trainer
 from deepsampler.training.validate import validate
+from tests.scripts_loader import load_script
 from tests.training.test_training import base_config, corpus, write_yaml  # noqa: F401
-
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "average_checkpoints.py"
 
 
 @pytest.fixture(scope="module")
 def script():
-    spec = importlib.util.spec_from_file_location("average_checkpoints", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("average_checkpoints")
 
 
 def test_state_average_is_the_weighted_mean_and_copies_integer_buffers():

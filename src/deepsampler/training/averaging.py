@@ -22,6 +22,18 @@ from deepsampler.models.checkpoint import LoadedModel
 from deepsampler.models.deepsampler import DeepSampler
 
 
+def normalised_weights(count: int, weights: Sequence[float] | None = None) -> list[float]:
+    """``count`` weights summing to 1: uniform by default, else ``weights`` normalised; they must
+    be finite and >= 0 with a positive sum (``ValueError`` otherwise)."""
+    w = [1.0] * count if weights is None else [float(x) for x in weights]
+    if len(w) != count:
+        raise ValueError(f"{len(w)} weights for {count} states")
+    if not all(math.isfinite(x) and x >= 0 for x in w) or sum(w) <= 0:
+        raise ValueError(f"weights must be finite, >= 0 and with a positive sum, got {w}")
+    total = sum(w)
+    return [x / total for x in w]
+
+
 def average_state_dicts(
     states: Sequence[dict[str, torch.Tensor]], weights: Sequence[float] | None = None
 ) -> dict[str, torch.Tensor]:
@@ -32,13 +44,7 @@ def average_state_dicts(
     with a positive sum. Raises ``ValueError`` on mismatched keys, shapes or integer buffers."""
     if len(states) < 1:
         raise ValueError("nothing to average: give at least one state")
-    w = [1.0] * len(states) if weights is None else [float(x) for x in weights]
-    if len(w) != len(states):
-        raise ValueError(f"{len(w)} weights for {len(states)} states")
-    if not all(math.isfinite(x) and x >= 0 for x in w) or sum(w) <= 0:
-        raise ValueError(f"weights must be finite, >= 0 and with a positive sum, got {w}")
-    total = sum(w)
-    w = [x / total for x in w]
+    w = normalised_weights(len(states), weights)
     first = states[0]
     for i, state in enumerate(states[1:], start=1):
         if set(state) != set(first):
@@ -99,15 +105,13 @@ def averaged_record(
     steps, hours and hardware: a card describes one stage, its notes the lineage), with
     ``averaged_from`` listing every ingredient (path, weight, its steps and validation SDR) and
     ``valid_sdr`` replaced by the average's own when ``valid`` is given."""
-    w = [1.0] * len(loaded) if weights is None else [float(x) for x in weights]
-    total = sum(w)
     record = dict(loaded[-1].training or {})
     keep = ("steps", "examples_seen", "train_hours", "valid_sdr")
     record["averaged_from"] = [
-        {"path": str(item.path), "weight": round(x / total, 6)}
+        {"path": str(item.path), "weight": round(x, 6)}
         | {k: (item.training or {}).get(k) for k in keep}
         | {"real_stem_probability": _real_stem_probability(item.training)}
-        for item, x in zip(loaded, w, strict=True)
+        for item, x in zip(loaded, normalised_weights(len(loaded), weights), strict=True)
     ]
     if valid is not None:
         record["valid_sdr"] = valid["sdr"]
