@@ -24,15 +24,17 @@ from deepsampler.audio import read_audio
 from deepsampler.evaluation.metrics import museval_scores, usdr
 from deepsampler.separator import Separator
 
-#: Separator keyword arguments of each setting.
+#: Separator keyword arguments of each setting (every one explicit: a model may carry its own
+#: default passes, and "off" must be one plain pass whatever the model says).
+ONE_PASS = {"shifts": 1, "flip": False}
 SETTINGS: dict[str, dict] = {
-    "off": {},
-    "softmask": {"wiener": 0},
-    "em1": {"wiener": 1},
-    "em2": {"wiener": 2},
-    "flip": {"flip": True},
-    "shift2": {"shifts": 2},
-    "shift4": {"shifts": 4},
+    "off": ONE_PASS,
+    "softmask": {**ONE_PASS, "wiener": 0},
+    "em1": {**ONE_PASS, "wiener": 1},
+    "em2": {**ONE_PASS, "wiener": 2},
+    "flip": {"shifts": 1, "flip": True},
+    "shift2": {"shifts": 2, "flip": False},
+    "shift4": {"shifts": 4, "flip": False},
     "shift2flip": {"shifts": 2, "flip": True},
 }
 

@@ -32,7 +32,11 @@ BIN = Path(sys.executable).parent
 RELATED_TRACK = "musdb18_sample_music_delta_80s_rock"
 
 
-def run_evaluate(data: str, checkpoint: Path, out: Path, threads: int) -> dict[str, Any]:
+def run_evaluate(
+    data: str, checkpoint: Path, out: Path, threads: int, options: list[str]
+) -> dict[str, Any]:
+    """``deepsampler evaluate`` of ``checkpoint`` on ``data`` with the inference ``options``
+    (explicit: the run's checkpoint does not carry the shipped model's defaults)."""
     cmd = [
         str(BIN / "deepsampler"),
         "evaluate",
@@ -44,6 +48,7 @@ def run_evaluate(data: str, checkpoint: Path, out: Path, threads: int) -> dict[s
         str(out),
         "--threads",
         str(threads),
+        *options,
         "-q",
     ]
     print("$", " ".join(cmd), flush=True)
@@ -118,6 +123,31 @@ def real_stem_text(training: dict[str, Any], data: dict[str, Any]) -> str:
     return f"{data.get('real_stem_probability', 0)}"
 
 
+def inference_options(shifts: int, flip: bool) -> list[str]:
+    """The evaluate options of a model's default offline inference."""
+    return ["--shifts", str(shifts), "--flip" if flip else "--no-flip"]
+
+
+def passes_text(shifts: int, flip: bool) -> str:
+    """``4 passes (shifts 2, flip)``: the card's words for a default offline inference."""
+    opts = [f"shifts {shifts}"] + (["flip"] if flip else [])
+    return f"{shifts * (2 if flip else 1)} passes ({', '.join(opts)})"
+
+
+def one_pass_table(rows: dict[str, dict[str, Any]]) -> str:
+    """SDR per source and its mean (as in the source tables) of one-pass evaluations, one row
+    per evaluation set."""
+    sources = list(next(iter(rows.values()))["sources"])
+    lines = [
+        "| one pass, SDR (dB) | " + " | ".join(sources) + " | mean |",
+        "|---" * (len(sources) + 2) + "|",
+    ]
+    for name, summary in rows.items():
+        sdr = [summary["scores"][s]["sdr"] for s in [*sources, "mean"]]
+        lines.append(f"| {name} | " + " | ".join(fmt(v) for v in sdr) + " |")
+    return "\n".join(lines)
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--run", type=Path, required=True, help="training run folder")
@@ -140,6 +170,19 @@ def build_parser() -> argparse.ArgumentParser:
         "overrides or started from an earlier run)",
     )
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument(
+        "--shifts",
+        type=int,
+        default=1,
+        help="the model's default offline inference: passes over frame grids (stored in the "
+        "shipped file; the card's tables use it, and a one-pass table stands beside them). "
+        "Choose it on the corpus's validation split (benchmarks/offline_options.py)",
+    )
+    ap.add_argument(
+        "--flip",
+        action="store_true",
+        help="the model's default offline inference also averages the channel-swapped pass",
+    )
     ap.add_argument(
         "--test-limit",
         type=int,
@@ -170,6 +213,10 @@ def reproduce_commands(args: argparse.Namespace, config_name: str) -> tuple[str,
     ]
     if args.test_limit:
         parts.append(f"--test-limit {args.test_limit}")
+    if args.shifts != 1:
+        parts.append(f"--shifts {args.shifts}")
+    if args.flip:
+        parts.append("--flip")
     if args.real_data:
         parts.append(f"--real-data {shlex.quote(str(args.real_data))}")
     if args.notes:
@@ -200,10 +247,26 @@ def main() -> None:
         for track in sorted(p for p in Path(test_data).iterdir() if p.is_dir())[: args.test_limit]:
             (subset / track.name).symlink_to(track.resolve())
         test_data = str(subset)
-    synthetic = run_evaluate(test_data, source, out / "synthetic", args.threads)
+    if args.shifts < 1:
+        ap.error(f"--shifts {args.shifts}: use 1 or more")
+    averaged = args.shifts > 1 or args.flip
+    options = inference_options(args.shifts, args.flip)
+    synthetic = run_evaluate(test_data, source, out / "synthetic", args.threads, options)
     real = (
-        run_evaluate(args.real_data, source, out / "real", args.threads) if args.real_data else None
+        run_evaluate(args.real_data, source, out / "real", args.threads, options)
+        if args.real_data
+        else None
     )
+    one_pass: dict[str, dict[str, Any]] = {}
+    if averaged:  # what a single pass scores, beside the default's tables
+        single = inference_options(1, False)
+        one_pass["synthetic test"] = run_evaluate(
+            test_data, source, out / "synthetic-1pass", args.threads, single
+        )
+        if args.real_data:
+            one_pass["real"] = run_evaluate(
+                args.real_data, source, out / "real-1pass", args.threads, single
+            )
     speech = "speech" in cfg.sources
     metrics = ["sdr", "si_sdr"] + (["pesq", "stoi"] if speech else [])
 
@@ -221,6 +284,8 @@ def main() -> None:
         "summary": args.title,
         "results": {"synthetic_test": brief(synthetic), "real": brief(real)},
     }
+    if averaged:
+        metadata["inference"] = {"shifts": args.shifts, "flip": args.flip}
     shipped = save_checkpoint(
         PRETRAINED_DIR / f"{args.name}.pt", loaded.model, training=training, metadata=metadata
     )
@@ -259,7 +324,16 @@ def main() -> None:
         f"| sources | {', '.join(cfg.sources)} |",
         f"| audio | {cfg.sample_rate} Hz, {cfg.audio_channels} channel(s) |",
         f"| kind | {kind}; window {cfg.n_fft}, hop {cfg.hop}: algorithmic latency "
-        f"{cfg.latency_ms:.1f} ms |",
+        f"{cfg.latency_ms:.1f} ms"
+        + (
+            f"; offline inference by default: {passes_text(args.shifts, args.flip)}: frame grids "
+            f"{cfg.hop}/{args.shifts} samples apart"
+            + (", channels as given and swapped" if args.flip else "")
+            + ", averaged (`--shifts 1 --no-flip` for one pass)"
+            if averaged
+            else ""
+        )
+        + " |",
         f"| data | `{training.get('data_root', '?')}` ({split_text}), synthesised by "
         f"`deepsampler data synth`; random {data.get('segment_seconds')} s segments, "
         f"remix probability {data.get('remix_probability')}, gains {data.get('gain_db')} dB, "
@@ -293,7 +367,13 @@ def main() -> None:
         "",
         "BSS Eval v4 as museval (median over 1 s frames, then median over tracks) by "
         "`deepsampler evaluate`; *mixture* is the unprocessed mixture used as the estimate (the "
-        "floor), *IRM1* the oracle ideal ratio mask at the model's STFT (the ceiling).",
+        "floor), *IRM1* the oracle ideal ratio mask at the model's STFT (the ceiling)."
+        + (
+            f" Model rows: its default inference, {passes_text(args.shifts, args.flip)}; one "
+            "pass below them."
+            if averaged
+            else ""
+        ),
         "",
         f"### Synthetic test split (`{args.test_data}`, "
         + (
@@ -344,6 +424,24 @@ def main() -> None:
                     "",
                 ]
         lines += [f"Reproduce: `{eval_cmd.format(m=args.name, d=args.real_data, o=out / 'real')}`"]
+    if one_pass:
+        sets = {
+            "synthetic test": (test_data, out / "synthetic-1pass"),
+            "real": (args.real_data, out / "real-1pass"),
+        }
+        lines += [
+            "",
+            "### One pass (`--shifts 1 --no-flip`)",
+            "",
+            one_pass_table(one_pass),
+            "",
+            "Reproduce: "
+            + "; ".join(
+                f"`{eval_cmd.format(m=args.name, d=sets[name][0], o=sets[name][1])} "
+                "--shifts 1 --no-flip`"
+                for name in one_pass
+            ),
+        ]
     lines += [
         "",
         "## Reproduce the model",

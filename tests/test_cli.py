@@ -232,7 +232,14 @@ def test_console_script_info_and_models():
         text=True,
     ).stdout
     assert '"parameters"' in out and '"latency_ms": 11.61' in out
-    assert subprocess.run([bin_dir / "deepsampler", "models"], capture_output=True).returncode == 0
+    models = subprocess.run(
+        [bin_dir / "deepsampler", "models"], check=True, capture_output=True, text=True
+    ).stdout
+    # the shipped music4-hq carries its default offline passes (ship_model.py --shifts 2 --flip)
+    hq = next(line for line in models.splitlines() if line.startswith("music4-hq "))
+    assert "offline, 4 passes" in hq
+    rt = next(line for line in models.splitlines() if line.startswith("music4-rt "))
+    assert "causal" in rt and "passes" not in rt
 
 
 def test_musdb_layout_folder_and_rerun_into_same_folder(tmp_path, tiny_checkpoint):

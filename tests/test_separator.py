@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from deepsampler import DeepSamplerError, Separator
-from deepsampler.models import DeepSampler, preset_config
+from deepsampler.models import DeepSampler, load_checkpoint, preset_config, save_checkpoint
 
 
 def test_in_memory_separation_matches_one_model_pass(tiny_checkpoint):
@@ -87,3 +87,43 @@ def test_shifts_bad_values_and_flip_on_mono():
             Separator(model, allow_untrained=True, shifts=bad)
     mono = DeepSampler(preset_config("tiny", causal=False, audio_channels=1))
     assert Separator(mono, allow_untrained=True, flip=True).flip is False
+
+
+def _with_inference(path, tmp_path, inference):
+    """A copy of a checkpoint whose metadata names a default offline inference."""
+    loaded = load_checkpoint(path)
+    out = tmp_path / "averaged.pt"
+    metadata = {**loaded.metadata, "inference": inference}
+    return save_checkpoint(out, loaded.model, training=loaded.training, metadata=metadata)
+
+
+def test_a_model_default_inference_applies_unless_overridden(tiny_checkpoint, tmp_path):
+    """A checkpoint's metadata ``inference`` sets shifts/flip when the caller gives none; explicit
+    arguments win; a plain checkpoint runs one pass; the four passes give the averaged output."""
+    path = _with_inference(tiny_checkpoint, tmp_path, {"shifts": 2, "flip": True})
+    default = Separator(path, chunk_seconds=5.0)
+    assert (default.shifts, default.flip, default.passes) == (2, True, 4)
+    assert "offline inference: shifts 2, flip (4 passes)" in default.describe()
+    explicit = Separator(path, chunk_seconds=5.0, shifts=2, flip=True)
+    one = Separator(path, chunk_seconds=5.0, shifts=1, flip=False)
+    assert (one.passes, one.options_label()) == (1, "")
+    assert "offline inference" not in one.describe()
+    plain = Separator(tiny_checkpoint, chunk_seconds=5.0)
+    assert (plain.shifts, plain.flip) == (1, False)
+    x = np.random.default_rng(5).uniform(-0.3, 0.3, (2, 11025)).astype(np.float32)
+    a, b, c = (s.separate(x, 22050) for s in (default, explicit, one))
+    for s in a:
+        np.testing.assert_array_equal(a[s], b[s])
+    assert max(np.abs(a[s] - c[s]).max() for s in a) > 1e-4
+    assert Separator(path, flip=False).flip is False  # one option overridden, the other kept
+    assert Separator(path, flip=False).shifts == 2
+
+
+@pytest.mark.parametrize(
+    "inference, match",
+    [({"shifts": 0}, "shifts 0"), ({"passes": 4}, "inference"), ([2], "inference")],
+)
+def test_bad_inference_metadata_is_refused(tiny_checkpoint, tmp_path, inference, match):
+    path = _with_inference(tiny_checkpoint, tmp_path, inference)
+    with pytest.raises(DeepSamplerError, match=match):
+        Separator(path)

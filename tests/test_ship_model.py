@@ -29,7 +29,7 @@ def test_ship_line_round_trips_with_quoted_train_commands(ship_model) -> None:
     )
     argv = [
         "--run", "experiments/my run", "--name", "music4-hq", "--checkpoint", "final",
-        "--test-data", "data/music4-2h/test", "--test-limit", "6",
+        "--test-data", "data/music4-2h/test", "--test-limit", "6", "--shifts", "2", "--flip",
         "--real-data", "../shared/eval/real-music", "--notes", "scripts/card_notes/music4-hq.md",
         "--train-command", stage1, "--train-command", stage2,
     ]  # fmt: skip
@@ -46,7 +46,14 @@ def test_default_train_command_is_the_config_and_the_ship_line_has_no_extras(shi
     args = parser.parse_args(["--run", "experiments/rt", "--name", "music4-rt", "--test-data", "t"])
     train_cmd, ship_cmd = ship_model.reproduce_commands(args, "music4-rt")
     assert train_cmd.startswith(".venv/bin/deepsampler train --config configs/music4-rt.yaml")
-    for option in ("--notes", "--train-command", "--real-data", "--test-limit"):
+    for option in (
+        "--notes",
+        "--train-command",
+        "--real-data",
+        "--test-limit",
+        "--shifts",
+        "--flip",
+    ):
         assert option not in ship_cmd
     assert vars(parser.parse_args(_argv(ship_cmd))) == vars(args)
 
@@ -75,3 +82,22 @@ def test_real_stem_share_lists_each_averaged_run_where_they_differ(ship_model) -
         "0.3"
     )
     assert ship_model.real_stem_text({}, {}) == "0"
+
+
+def test_default_inference_words_and_one_pass_table(ship_model) -> None:
+    assert ship_model.passes_text(2, True) == "4 passes (shifts 2, flip)"
+    assert ship_model.passes_text(3, False) == "3 passes (shifts 3)"
+    assert ship_model.inference_options(2, True) == ["--shifts", "2", "--flip"]
+    assert ship_model.inference_options(1, False) == ["--shifts", "1", "--no-flip"]
+    summary = {
+        "sources": ["vocals", "drums"],
+        "scores": {"vocals": {"sdr": 1.0}, "drums": {"sdr": 4.0}, "mean": {"sdr": 2.5}},
+    }
+    real = {
+        "sources": ["vocals", "drums"],
+        "scores": {"vocals": {"sdr": 2.0}, "drums": {"sdr": None}, "mean": {"sdr": None}},
+    }
+    table = ship_model.one_pass_table({"synthetic test": summary, "real": real}).splitlines()
+    assert table[0] == "| one pass, SDR (dB) | vocals | drums | mean |"
+    assert table[2] == "| synthetic test | 1.00 | 4.00 | 2.50 |"
+    assert table[3] == "| real | 2.00 | – | – |"

@@ -187,14 +187,17 @@ def _add_offline_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--shifts",
         type=int,
-        default=1,
+        default=None,
         help="average N offline passes whose STFT frames start k*hop/N samples later "
-        "(N times the compute; default: %(default)s = one pass; see benchmarks/offline_options.py)",
+        "(N times the compute; default: the model's own: 2 for music4-hq, whose validation "
+        "gained from it, 1 = one pass for the others; see benchmarks/offline_options.py)",
     )
     parser.add_argument(
         "--flip",
-        action="store_true",
-        help="also average the pass with left and right swapped (twice the compute)",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="also average the pass with left and right swapped (twice the compute; default: "
+        "the model's own: on for music4-hq, off for the others); --no-flip turns it off",
     )
 
 
@@ -359,15 +362,6 @@ def cmd_export_onnx(args: argparse.Namespace) -> int:
     return 0
 
 
-def _offline_options_label(args: argparse.Namespace) -> str:
-    """`` (shifts 2, flip, wiener 0)`` for the inference options in use, so a summary says how
-    its numbers were made; empty when there are none."""
-    opts = [f"shifts {args.shifts}"] if args.shifts > 1 else []
-    opts += ["flip"] if args.flip else []
-    opts += [f"wiener {args.wiener}"] if args.wiener >= 0 else []
-    return f" ({', '.join(opts)})" if opts else ""
-
-
 def cmd_evaluate(args: argparse.Namespace) -> int:
 
     from deepsampler.evaluation.evaluate import evaluate
@@ -375,7 +369,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from deepsampler.streaming.processor import StreamProcessor
 
     _set_threads(args.threads)
-    if args.stream and (args.shifts > 1 or args.flip or args.wiener >= 0):
+    if args.stream and ((args.shifts or 1) > 1 or args.flip or args.wiener >= 0):
         # the streaming engine runs the model alone, frame by frame: it neither averages passes
         # nor post-filters, and a summary must not carry numbers of options that never ran
         raise DeepSamplerError(
@@ -387,9 +381,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         device=args.device,
         allow_untrained=args.allow_untrained,
         wiener=args.wiener,
-        shifts=args.shifts,
-        flip=args.flip,
+        # streamed: one pass whatever the model's offline default, so the label says so
+        shifts=1 if args.stream else args.shifts,
+        flip=False if args.stream else args.flip,
     )
+    label = sep.options_label()
     cfg = sep.config
     if args.stream:
         engine = _streaming_engine(sep, "torch")
@@ -407,7 +403,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         sources=cfg.sources,
         n_fft=cfg.n_fft,
         hop=cfg.hop,
-        model_name=sep.name + _offline_options_label(args),
+        model_name=sep.name + (f" ({label})" if label else ""),
         latency_ms=cfg.latency_ms,
         stream=args.stream,
         progress=not args.quiet,
@@ -422,6 +418,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_models(args: argparse.Namespace) -> int:
     from deepsampler.models import load_checkpoint, shipped_models
+    from deepsampler.separator import inference_defaults
 
     models = shipped_models()
     if not models:
@@ -430,9 +427,15 @@ def cmd_models(args: argparse.Namespace) -> int:
         loaded = load_checkpoint(path)
         cfg = loaded.model.config
         summary = loaded.metadata.get("summary", "")
+        passes = inference_defaults(loaded.metadata)
+        passes = passes["shifts"] * (2 if passes["flip"] else 1)
+        kind = (
+            f"causal {cfg.latency_ms:.1f} ms"
+            if cfg.causal
+            else "offline" + (f", {passes} passes" if passes > 1 else "")
+        )
         print(
-            f"{name:14s} {'/'.join(cfg.sources):28s} {cfg.sample_rate} Hz  "
-            f"{'causal ' + format(cfg.latency_ms, '.1f') + ' ms' if cfg.causal else 'offline'}"
+            f"{name:14s} {'/'.join(cfg.sources):28s} {cfg.sample_rate} Hz  {kind}"
             f"  {loaded.model.num_parameters() / 1e6:.2f} M  {summary}"
         )
     return 0
@@ -443,6 +446,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 
     from deepsampler.config import to_dict
     from deepsampler.models import DeepSampler, load_checkpoint, preset_config, resolve_model
+    from deepsampler.separator import inference_defaults
 
     if args.preset:
         model, extra = DeepSampler(preset_config(args.preset)), {"preset": args.preset}
@@ -453,6 +457,7 @@ def cmd_info(args: argparse.Namespace) -> int:
             "checkpoint": str(loaded.path),
             "training": loaded.training,
             "package_version": loaded.package_version,
+            "offline_inference": inference_defaults(loaded.metadata),
         }
     cfg = model.config
     info = {

@@ -74,6 +74,19 @@ def _resolve_device(device: str) -> torch.device:
     return dev
 
 
+def inference_defaults(metadata: dict) -> dict:
+    """A model's own offline inference options, ``{"shifts": int, "flip": bool}``, from its
+    checkpoint's ``metadata["inference"]`` (written by ``scripts/ship_model.py --shifts/--flip``
+    for a model whose validation gained from test-time averaging); one plain pass where it names
+    none. Explicit arguments to :class:`Separator` override them."""
+    given = metadata.get("inference") or {}
+    if not isinstance(given, dict) or set(given) - {"shifts", "flip"}:
+        raise DeepSamplerError(
+            f"model metadata 'inference' {given!r}: expected a mapping of shifts and flip"
+        )
+    return {"shifts": given.get("shifts", 1), "flip": bool(given.get("flip", False))}
+
+
 class Separator:
     """Separate mixtures with a DeepSampler model.
 
@@ -93,9 +106,12 @@ class Separator:
         shifts: offline test-time averaging over frame grids: the chunk is separated ``shifts``
             times, delayed by ``k * hop / shifts`` samples (k = 0 .. shifts-1) so every pass
             cuts the STFT frames elsewhere, and the aligned outputs are averaged (1 = one pass).
+            ``None``: the model's own default (:func:`inference_defaults`; 1 for a model that
+            names none).
         flip: also separate the channel-swapped input (stereo models) and average it back in;
             with ``shifts``, ``2 * shifts`` passes in all. Both cost that many times the compute
             and apply to offline separation only (the streaming engines run one pass).
+            ``None``: the model's own default (``False`` for a model that names none).
     """
 
     def __init__(
@@ -108,8 +124,8 @@ class Separator:
         allow_untrained: bool = False,
         downmix: bool = False,
         wiener: int = -1,
-        shifts: int = 1,
-        flip: bool = False,
+        shifts: int | None = None,
+        flip: bool | None = None,
     ) -> None:
         if isinstance(model, DeepSampler):
             loaded = LoadedModel(model.eval(), Path("<in-memory>"), training=None)
@@ -136,6 +152,9 @@ class Separator:
         if wiener < -1:
             raise DeepSamplerError(f"wiener {wiener}: use -1 (off), 0 (soft mask) or more")
         self.wiener = wiener
+        defaults = inference_defaults(loaded.metadata)
+        shifts = defaults["shifts"] if shifts is None else shifts
+        flip = defaults["flip"] if flip is None else flip
         if not isinstance(shifts, int) or shifts < 1:
             raise DeepSamplerError(f"shifts {shifts!r}: use a whole number >= 1 (1 = one pass)")
         if shifts > self.config.hop:
@@ -166,8 +185,21 @@ class Separator:
         """Algorithmic latency when streamed (causal models); offline models need a chunk."""
         return self.config.latency_ms
 
+    @property
+    def passes(self) -> int:
+        """Forward passes per chunk of an offline separation (``shifts``, doubled by ``flip``)."""
+        return self.shifts * (2 if self.flip else 1)
+
+    def options_label(self) -> str:
+        """``shifts 2, flip, wiener 0``: the offline inference options in use ('' for one plain
+        pass), so a report says how its numbers were made."""
+        opts = [f"shifts {self.shifts}"] if self.shifts > 1 else []
+        opts += ["flip"] if self.flip else []
+        opts += [f"wiener {self.wiener}"] if self.wiener >= 0 else []
+        return ", ".join(opts)
+
     def describe(self) -> str:
-        """One line: name, sources, rate, latency, size."""
+        """One line: name, sources, rate, latency, size, and the passes of an offline run."""
         cfg = self.config
         mode = (
             f"causal, latency {cfg.latency_ms:.1f} ms"
@@ -175,9 +207,11 @@ class Separator:
             else f"offline, latency one chunk ({self.chunk / cfg.sample_rate:.1f} s)"
         )
         params = self.model.num_parameters() / 1e6
+        label = self.options_label()
         return (
             f"model {self.name}: {', '.join(cfg.sources)} | {cfg.sample_rate / 1000:g} kHz, "
             f"{cfg.audio_channels} ch | {mode} | {params:.2f} M parameters"
+            + (f" | offline inference: {label} ({self.passes} passes)" if label else "")
         )
 
     # ---- processing ------------------------------------------------------------------------

@@ -266,3 +266,28 @@ def test_offline_options_refused_with_stream_and_run_offline(tmp_path, tiny_chec
     assert "(shifts 2, flip)" in json.dumps(summary)
     assert main([*base, "--out", str(tmp_path / "w"), "--wiener", "0"]) == 0
     assert "(wiener 0)" in json.loads((tmp_path / "w" / "summary.json").read_text())["model"]
+
+
+def test_a_model_default_passes_are_in_the_summary_and_one_pass_on_request(
+    tmp_path, tiny_checkpoint
+):
+    """A checkpoint whose metadata names shifts 2 + flip evaluates with them by default (the
+    summary's model label says so); ``--shifts 1 --no-flip`` and ``--stream`` run one pass."""
+    from deepsampler.models import load_checkpoint, save_checkpoint
+
+    loaded = load_checkpoint(tiny_checkpoint)
+    ckpt = save_checkpoint(
+        tmp_path / "avg.pt",
+        loaded.model,
+        training=loaded.training,
+        metadata={"name": "avg", "inference": {"shifts": 2, "flip": True}},
+    )
+    data = make_folder(tmp_path / "data", tracks=1)
+    base = ["evaluate", "--data", str(data), "--model", str(ckpt), "-q"]
+    labels = {}
+    runs = (("default", []), ("one", ["--shifts", "1", "--no-flip"]), ("stream", ["--stream"]))
+    for name, extra in runs:
+        assert main([*base, "--out", str(tmp_path / name), *extra]) == 0
+        summary = json.loads((tmp_path / name / "summary.json").read_text())
+        labels[name] = summary["model"]
+    assert labels == {"default": "avg (shifts 2, flip)", "one": "avg", "stream": "avg"}
