@@ -130,8 +130,18 @@ def inference_options(shifts: int, flip: bool) -> list[str]:
 
 def passes_text(shifts: int, flip: bool) -> str:
     """``4 passes (shifts 2, flip)``: the card's words for a default offline inference."""
-    opts = [f"shifts {shifts}"] + (["flip"] if flip else [])
+    opts = ([f"shifts {shifts}"] if shifts > 1 else []) + (["flip"] if flip else [])
     return f"{shifts * (2 if flip else 1)} passes ({', '.join(opts)})"
+
+
+def inference_text(shifts: int, flip: bool, hop: int) -> str:
+    """The kind row's words for a default offline inference of several passes."""
+    how = [f"frame grids {hop // shifts} samples apart"] if shifts > 1 else []
+    how += ["channels as given and swapped"] if flip else []
+    return (
+        f"offline inference by default: {passes_text(shifts, flip)}: {', '.join(how)}, "
+        "averaged (`--shifts 1 --no-flip` for one pass)"
+    )
 
 
 def one_pass_table(rows: dict[str, dict[str, Any]]) -> str:
@@ -238,6 +248,10 @@ def main() -> None:
     source = args.run / "checkpoints" / f"{args.checkpoint}.pt"
     loaded = load_checkpoint(source)
     cfg = loaded.model.config
+    if not 1 <= args.shifts <= cfg.hop:
+        ap.error(f"--shifts {args.shifts}: use 1 to the model's hop ({cfg.hop})")
+    if args.flip and cfg.audio_channels < 2:
+        ap.error("--flip swaps stereo channels; this model is mono")
     out = Path("experiments/cards") / args.name
     test_data = args.test_data
     if args.test_limit:
@@ -247,8 +261,6 @@ def main() -> None:
         for track in sorted(p for p in Path(test_data).iterdir() if p.is_dir())[: args.test_limit]:
             (subset / track.name).symlink_to(track.resolve())
         test_data = str(subset)
-    if args.shifts < 1:
-        ap.error(f"--shifts {args.shifts}: use 1 or more")
     averaged = args.shifts > 1 or args.flip
     options = inference_options(args.shifts, args.flip)
     synthetic = run_evaluate(test_data, source, out / "synthetic", args.threads, options)
@@ -325,14 +337,7 @@ def main() -> None:
         f"| audio | {cfg.sample_rate} Hz, {cfg.audio_channels} channel(s) |",
         f"| kind | {kind}; window {cfg.n_fft}, hop {cfg.hop}: algorithmic latency "
         f"{cfg.latency_ms:.1f} ms"
-        + (
-            f"; offline inference by default: {passes_text(args.shifts, args.flip)}: frame grids "
-            f"{cfg.hop}/{args.shifts} samples apart"
-            + (", channels as given and swapped" if args.flip else "")
-            + ", averaged (`--shifts 1 --no-flip` for one pass)"
-            if averaged
-            else ""
-        )
+        + (f"; {inference_text(args.shifts, args.flip, cfg.hop)}" if averaged else "")
         + " |",
         f"| data | `{training.get('data_root', '?')}` ({split_text}), synthesised by "
         f"`deepsampler data synth`; random {data.get('segment_seconds')} s segments, "
@@ -369,8 +374,8 @@ def main() -> None:
         "`deepsampler evaluate`; *mixture* is the unprocessed mixture used as the estimate (the "
         "floor), *IRM1* the oracle ideal ratio mask at the model's STFT (the ceiling)."
         + (
-            f" Model rows: its default inference, {passes_text(args.shifts, args.flip)}; one "
-            "pass below them."
+            f" Model rows: its default inference, {passes_text(args.shifts, args.flip)}; the "
+            "one-pass table below them."
             if averaged
             else ""
         ),

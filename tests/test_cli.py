@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -240,6 +241,13 @@ def test_console_script_info_and_models():
     assert "offline, 4 passes" in hq
     rt = next(line for line in models.splitlines() if line.startswith("music4-rt "))
     assert "causal" in rt and "passes" not in rt
+    info = subprocess.run(
+        [bin_dir / "deepsampler", "info", "--model", "music4-hq"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    assert json.loads(info)["offline_inference"] == {"shifts": 2, "flip": True}
 
 
 def test_musdb_layout_folder_and_rerun_into_same_folder(tmp_path, tiny_checkpoint):

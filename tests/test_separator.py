@@ -4,6 +4,7 @@ import torch
 
 from deepsampler import DeepSamplerError, Separator
 from deepsampler.models import DeepSampler, load_checkpoint, preset_config, save_checkpoint
+from deepsampler.separator import default_passes
 
 
 def test_in_memory_separation_matches_one_model_pass(tiny_checkpoint):
@@ -121,9 +122,27 @@ def test_a_model_default_inference_applies_unless_overridden(tiny_checkpoint, tm
 
 @pytest.mark.parametrize(
     "inference, match",
-    [({"shifts": 0}, "shifts 0"), ({"passes": 4}, "inference"), ([2], "inference")],
+    [
+        ({"shifts": 0}, "inference"),
+        ({"shifts": "2"}, "inference"),
+        ({"shifts": 2.0}, "inference"),
+        ({"shifts": True}, "inference"),
+        ({"flip": "no"}, "inference"),
+        ({"passes": 4}, "inference"),
+        ([2], "inference"),
+        ([], "inference"),
+    ],
 )
 def test_bad_inference_metadata_is_refused(tiny_checkpoint, tmp_path, inference, match):
+    """Checked where it is read, so ``models`` and ``info`` refuse it too, not only Separator."""
     path = _with_inference(tiny_checkpoint, tmp_path, inference)
     with pytest.raises(DeepSamplerError, match=match):
         Separator(path)
+    with pytest.raises(DeepSamplerError, match=match):
+        default_passes(load_checkpoint(path).metadata, 2)
+
+
+def test_default_passes_count_flip_only_for_stereo():
+    assert default_passes({"inference": {"shifts": 2, "flip": True}}, 2) == 4
+    assert default_passes({"inference": {"shifts": 2, "flip": True}}, 1) == 2
+    assert default_passes({}, 2) == 1

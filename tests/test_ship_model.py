@@ -87,6 +87,14 @@ def test_real_stem_share_lists_each_averaged_run_where_they_differ(ship_model) -
 def test_default_inference_words_and_one_pass_table(ship_model) -> None:
     assert ship_model.passes_text(2, True) == "4 passes (shifts 2, flip)"
     assert ship_model.passes_text(3, False) == "3 passes (shifts 3)"
+    assert ship_model.passes_text(1, True) == "2 passes (flip)"
+    assert ship_model.inference_text(2, True, 1024) == (
+        "offline inference by default: 4 passes (shifts 2, flip): frame grids 512 samples apart, "
+        "channels as given and swapped, averaged (`--shifts 1 --no-flip` for one pass)"
+    )
+    assert ship_model.inference_text(1, True, 1024).startswith(
+        "offline inference by default: 2 passes (flip): channels as given and swapped, averaged"
+    )
     assert ship_model.inference_options(2, True) == ["--shifts", "2", "--flip"]
     assert ship_model.inference_options(1, False) == ["--shifts", "1", "--no-flip"]
     summary = {

@@ -253,7 +253,8 @@ def cmd_stream(args: argparse.Namespace) -> int:
     if args.input_device is not None and args.output is None and args.output_device is None:
         raise DeepSamplerError("--input-device needs --output DIR and/or --output-device DEVICE")
     _set_threads(args.threads)
-    sep = Separator(args.model, allow_untrained=args.allow_untrained)
+    # the streaming engines run one pass; a model's offline default passes do not apply here
+    sep = Separator(args.model, allow_untrained=args.allow_untrained, shifts=1, flip=False)
     engine = _streaming_engine(sep, args.engine, args.threads)
     cfg = sep.config
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, flush=True))
@@ -369,7 +370,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from deepsampler.streaming.processor import StreamProcessor
 
     _set_threads(args.threads)
-    if args.stream and ((args.shifts or 1) > 1 or args.flip or args.wiener >= 0):
+    if args.stream and (args.shifts not in (None, 1) or args.flip or args.wiener >= 0):
         # the streaming engine runs the model alone, frame by frame: it neither averages passes
         # nor post-filters, and a summary must not carry numbers of options that never ran
         raise DeepSamplerError(
@@ -418,7 +419,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_models(args: argparse.Namespace) -> int:
     from deepsampler.models import load_checkpoint, shipped_models
-    from deepsampler.separator import inference_defaults
+    from deepsampler.separator import default_passes
 
     models = shipped_models()
     if not models:
@@ -427,8 +428,7 @@ def cmd_models(args: argparse.Namespace) -> int:
         loaded = load_checkpoint(path)
         cfg = loaded.model.config
         summary = loaded.metadata.get("summary", "")
-        passes = inference_defaults(loaded.metadata)
-        passes = passes["shifts"] * (2 if passes["flip"] else 1)
+        passes = default_passes(loaded.metadata, cfg.audio_channels)
         kind = (
             f"causal {cfg.latency_ms:.1f} ms"
             if cfg.causal

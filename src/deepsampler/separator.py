@@ -78,13 +78,25 @@ def inference_defaults(metadata: dict) -> dict:
     """A model's own offline inference options, ``{"shifts": int, "flip": bool}``, from its
     checkpoint's ``metadata["inference"]`` (written by ``scripts/ship_model.py --shifts/--flip``
     for a model whose validation gained from test-time averaging); one plain pass where it names
-    none. Explicit arguments to :class:`Separator` override them."""
-    given = metadata.get("inference") or {}
-    if not isinstance(given, dict) or set(given) - {"shifts", "flip"}:
-        raise DeepSamplerError(
-            f"model metadata 'inference' {given!r}: expected a mapping of shifts and flip"
-        )
-    return {"shifts": given.get("shifts", 1), "flip": bool(given.get("flip", False))}
+    none. Explicit arguments to :class:`Separator` override them. Anything else there (other
+    keys, a shifts that is not a whole number >= 1, a flip that is not a bool) is refused."""
+    given = metadata.get("inference")
+    given = {} if given is None else given
+    if isinstance(given, dict) and not set(given) - {"shifts", "flip"}:
+        shifts, flip = given.get("shifts", 1), given.get("flip", False)
+        if type(shifts) is int and shifts >= 1 and isinstance(flip, bool):
+            return {"shifts": shifts, "flip": flip}
+    raise DeepSamplerError(
+        f"model metadata 'inference' {given!r}: expected {{'shifts': a whole number >= 1, "
+        "'flip': true or false}"
+    )
+
+
+def default_passes(metadata: dict, audio_channels: int) -> int:
+    """Forward passes per chunk of a model's default offline inference (flip only counts for a
+    stereo model, as :class:`Separator` applies it)."""
+    opts = inference_defaults(metadata)
+    return opts["shifts"] * (2 if opts["flip"] and audio_channels > 1 else 1)
 
 
 class Separator:

@@ -257,7 +257,7 @@ def test_speech_data_adds_pesq_and_stoi(tmp_path):
 def test_offline_options_refused_with_stream_and_run_offline(tmp_path, tiny_checkpoint, capsys):
     data = make_folder(tmp_path / "data", tracks=1)
     base = ["evaluate", "--data", str(data), "--model", str(tiny_checkpoint), "-q"]
-    for option in (["--shifts", "2"], ["--flip"], ["--wiener", "0"]):
+    for option in (["--shifts", "2"], ["--shifts", "0"], ["--flip"], ["--wiener", "0"]):
         assert main([*base, "--out", str(tmp_path / "s"), "--stream", *option]) == 1
         assert "drop them with --stream" in capsys.readouterr().err
     assert not (tmp_path / "s").exists()
@@ -285,9 +285,19 @@ def test_a_model_default_passes_are_in_the_summary_and_one_pass_on_request(
     data = make_folder(tmp_path / "data", tracks=1)
     base = ["evaluate", "--data", str(data), "--model", str(ckpt), "-q"]
     labels = {}
-    runs = (("default", []), ("one", ["--shifts", "1", "--no-flip"]), ("stream", ["--stream"]))
+    runs = (
+        ("default", []),
+        ("one", ["--shifts", "1", "--no-flip"]),
+        ("stream", ["--stream"]),
+        ("stream1", ["--stream", "--shifts", "1", "--no-flip"]),  # one pass, said explicitly
+    )
     for name, extra in runs:
         assert main([*base, "--out", str(tmp_path / name), *extra]) == 0
         summary = json.loads((tmp_path / name / "summary.json").read_text())
         labels[name] = summary["model"]
-    assert labels == {"default": "avg (shifts 2, flip)", "one": "avg", "stream": "avg"}
+    assert labels == {
+        "default": "avg (shifts 2, flip)",
+        "one": "avg",
+        "stream": "avg",
+        "stream1": "avg",
+    }
