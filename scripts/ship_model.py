@@ -269,16 +269,18 @@ def main() -> None:
         if args.real_data
         else None
     )
-    one_pass: dict[str, dict[str, Any]] = {}
-    if averaged:  # what a single pass scores, beside the default's tables
-        single = inference_options(1, False)
-        one_pass["synthetic test"] = run_evaluate(
-            test_data, source, out / "synthetic-1pass", args.threads, single
-        )
-        if args.real_data:
-            one_pass["real"] = run_evaluate(
-                args.real_data, source, out / "real-1pass", args.threads, single
-            )
+    # what a single pass scores, beside the default's tables: set -> (data, evaluation folder)
+    one_pass_sets = {"synthetic test": (test_data, out / "synthetic-1pass")}
+    if args.real_data:
+        one_pass_sets["real"] = (args.real_data, out / "real-1pass")
+    one_pass = (
+        {
+            name: run_evaluate(data, source, folder, args.threads, inference_options(1, False))
+            for name, (data, folder) in one_pass_sets.items()
+        }
+        if averaged
+        else {}
+    )
     speech = "speech" in cfg.sources
     metrics = ["sdr", "si_sdr"] + (["pesq", "stoi"] if speech else [])
 
@@ -430,10 +432,6 @@ def main() -> None:
                 ]
         lines += [f"Reproduce: `{eval_cmd.format(m=args.name, d=args.real_data, o=out / 'real')}`"]
     if one_pass:
-        sets = {
-            "synthetic test": (test_data, out / "synthetic-1pass"),
-            "real": (args.real_data, out / "real-1pass"),
-        }
         lines += [
             "",
             "### One pass (`--shifts 1 --no-flip`)",
@@ -442,9 +440,8 @@ def main() -> None:
             "",
             "Reproduce: "
             + "; ".join(
-                f"`{eval_cmd.format(m=args.name, d=sets[name][0], o=sets[name][1])} "
-                "--shifts 1 --no-flip`"
-                for name in one_pass
+                f"`{eval_cmd.format(m=args.name, d=data, o=folder)} --shifts 1 --no-flip`"
+                for data, folder in one_pass_sets.values()
             ),
         ]
     lines += [

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -224,29 +225,24 @@ def test_bad_options(tmp_path, tiny_checkpoint, capsys, args, message):
     assert message in capsys.readouterr().err
 
 
+def _console(*args: str) -> str:
+    """stdout of the installed ``deepsampler`` console script run with ``args`` (must succeed)."""
+    bin_dir = Path(sys.executable).parent
+    return subprocess.run(
+        [bin_dir / "deepsampler", *args], check=True, capture_output=True, text=True
+    ).stdout
+
+
 def test_console_script_info_and_models():
-    bin_dir = __import__("pathlib").Path(sys.executable).parent
-    out = subprocess.run(
-        [bin_dir / "deepsampler", "info", "--preset", "tiny"],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
+    out = _console("info", "--preset", "tiny")
     assert '"parameters"' in out and '"latency_ms": 11.61' in out
-    models = subprocess.run(
-        [bin_dir / "deepsampler", "models"], check=True, capture_output=True, text=True
-    ).stdout
+    models = _console("models")
     # the shipped music4-hq carries its default offline passes (ship_model.py --shifts 2 --flip)
     hq = next(line for line in models.splitlines() if line.startswith("music4-hq "))
     assert "offline, 4 passes" in hq
     rt = next(line for line in models.splitlines() if line.startswith("music4-rt "))
     assert "causal" in rt and "passes" not in rt
-    info = subprocess.run(
-        [bin_dir / "deepsampler", "info", "--model", "music4-hq"],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
+    info = _console("info", "--model", "music4-hq")
     assert json.loads(info)["offline_inference"] == {"shifts": 2, "flip": True}
 
 
