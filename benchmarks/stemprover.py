@@ -5,8 +5,9 @@ Items are (track, source) excerpts of a separator's output with the true stem be
 * ``real``: music4-rt on ../shared/eval/real-music (evaluation only: never trained or tuned on);
 * ``speech``: speech-rt's speech stem on ../shared/eval/real-speech (adds PESQ / STOI deltas).
 
-Rows (the same items for each): the identity refiner (Delta = 0 by construction), the same-size
-regression refiner (no diffusion), StemProver with its adapters chosen by the detectors
+Rows (the same items for each): the identity refiner (Delta = 0 by construction), the predictive
+stage alone (models with one: what the latent stages add is the difference to it), the same-size
+regression refiner (no diffusion; it refines the predictor's estimate like StemProver does), StemProver with its adapters chosen by the detectors
 (``auto``), with no adapters (base + control), with each adapter alone, with all four, and without
 the mixture (as ``enhance`` without ``--mixture``); and the ``auto`` row again at each
 ``--steps`` count for the speed/quality trade-off.
@@ -45,7 +46,7 @@ from deepsampler.sources import MUSIC4_SOURCES
 from deepsampler.stemprover.enhancer import Enhancer, resolve_stemprover
 from deepsampler.stemprover.model import StemProver
 from deepsampler.stemprover.pairs import cache_separator_outputs
-from deepsampler.stemprover.refiners import IdentityRefiner, RegressionRefiner
+from deepsampler.stemprover.refiners import IdentityRefiner, PredictorRefiner, RegressionRefiner
 from deepsampler.stemprover.train import load_regression
 
 
@@ -167,6 +168,8 @@ def run_rows(
     rows: dict[str, tuple[Enhancer, object]] = {
         "identity": (Enhancer(model, refiner=IdentityRefiner(rate)), "none"),
     }
+    if model.predictor is not None:
+        rows["predictor only"] = (Enhancer(model, refiner=PredictorRefiner(model)), "none")
     if regression is not None:
         rows["regression"] = (Enhancer(model, refiner=RegressionRefiner(model, regression)), "none")
 
@@ -200,7 +203,9 @@ def run_rows(
         ]
         results[label] = score(items, outputs, time.perf_counter() - start)
         # the controls make one pass (regression) or none (identity), whatever the sampler's steps
-        results[label]["steps"] = {"identity": 0, "regression": 1}.get(label, enhancer.steps)
+        results[label]["steps"] = {"identity": 0, "predictor only": 0, "regression": 1}.get(
+            label, enhancer.steps
+        )
         r = results[label]
         print(
             f"  {label:<36} dSDR {r['delta_sdr']:+.3f} ± {r['delta_sdr_ci95']:.3f}  "

@@ -17,6 +17,7 @@ from deepsampler.stemprover.refiners import RegressionNet
 from deepsampler.stemprover.train import save_regression
 
 from .conftest import tiny_config
+from .test_mask_refiner import tiny_mask_config
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 import stemprover as bench  # noqa: E402
@@ -43,7 +44,8 @@ def _track(root: Path, rate: int = 44100, seconds: float = 2.0) -> Path:
 def test_benchmark_rows_on_a_generated_track(tmp_path) -> None:
     torch.manual_seed(0)
     # at the corpus's rate, so that the identity row involves no resampling and is exactly 0
-    model = StemProver(dataclasses.replace(tiny_config(), sample_rate=44100))
+    predictor = dataclasses.replace(tiny_mask_config(), sample_rate=44100)
+    model = StemProver(dataclasses.replace(tiny_config(), sample_rate=44100, predictor=predictor))
     for name in ("bleed", "band_limit"):
         model.add_adapter(name)
     path = model.save(tmp_path / "sp" / "stemprover.pt")
@@ -60,7 +62,14 @@ def test_benchmark_rows_on_a_generated_track(tmp_path) -> None:
     np.testing.assert_allclose(
         ident["phase_coherence_after"], ident["phase_coherence_before"], atol=1e-3
     )
-    for label in ("regression", "stemprover auto", bench.NO_MIX, "stemprover bleed only"):
+    assert rows["predictor only"]["steps"] == 0
+    for label in (
+        "predictor only",
+        "regression",
+        "stemprover auto",
+        bench.NO_MIX,
+        "stemprover bleed only",
+    ):
         assert np.isfinite(rows[label]["delta_sdr"]), label
     assert rows["stemprover auto, 1 steps"]["steps"] == 1
     assert "| identity |" in (out / "stemprover.md").read_text()

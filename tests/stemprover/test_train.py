@@ -98,7 +98,8 @@ def test_two_step_run_of_every_stage(tmp_path) -> None:
     assert [r.stage for r in results] == ["control", "adapters", "regression"]
     assert all(np.isfinite(r.last_loss) for r in results)
     model, extra = StemProver.load(run / "stemprover.pt")
-    assert extra["stages_done"] == list(STAGES)
+    assert sorted(extra["stages_done"]) == sorted(STAGES)  # predictor: none to train, counted
+    assert model.predictor is None
     assert model.adapters == ["bleed", "musical_noise", "band_limit", "phase_smear"]
     assert float(model.autoencoder.latent_scale) != 1.0
     # control and adapters train only their own weights: the base denoiser is untouched
@@ -290,3 +291,38 @@ def test_keep_phase_target_has_clean_magnitudes_and_the_stems_phase(tmp_path) ->
         strong.float().mean() > 0.5
         and float(cos[strong & (mag(f_clean, dim=1) > 1e-3)].min()) > 0.999
     )
+
+
+def test_predictor_stage_trains_first_and_feeds_the_conditional_stages(tmp_path) -> None:
+    """The predictive stage learns on separator pairs; control, adapters and regression then read
+    its estimates (pooled or drawn), not the separator's raw output."""
+    import dataclasses
+
+    from .test_mask_refiner import tiny_mask_config
+
+    root = write_corpus(tmp_path / "corpus")
+    cache = _fake_cache(root, tmp_path / "cache")
+    config = _config(root, predictor=StageConfig(steps=3, lr=1e-2, batch_size=2))
+    config = dataclasses.replace(
+        config,
+        model=dataclasses.replace(config.model, predictor=tiny_mask_config()),
+        pairs=dataclasses.replace(_pairs(root, cache), pool_size=4),
+    )
+    trainer = StemProverTrainer(config, tmp_path / "run", progress=False)
+    results = trainer.run()
+    assert [r.stage for r in results] == list(STAGES)
+    assert all(np.isfinite(r.last_loss) for r in results)
+    model, extra = StemProver.load(tmp_path / "run" / "stemprover.pt")
+    assert extra["stages_done"] == list(STAGES)
+    heads = model.predictor.net.heads
+    assert any(float(h.weight.detach().abs().sum()) > 0 for h in heads)  # it left the identity
+    # every pool the conditional stages used holds the predictor's estimates of its pairs
+    assert set(trainer.predicted) == set(trainer.latents) and trainer.predicted
+    for kind, degraded in trainer.predicted.items():
+        pool = trainer.pools[kind]
+        with torch.no_grad():
+            expected = model.predictor(
+                *(torch.from_numpy(a) for a in (pool.degraded, pool.mixture))
+            )
+        np.testing.assert_allclose(degraded, expected.numpy(), atol=1e-5)
+        assert not np.allclose(degraded, pool.degraded, atol=1e-4)

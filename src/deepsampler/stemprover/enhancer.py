@@ -236,7 +236,9 @@ class Enhancer:
         counter = {"segments": 0}
 
         channels = x.shape[0]
-        with_mixture = mix is not None and self.model.config.mixture_condition
+        # the refiner reads the mixture through the control branch and/or the predictive stage
+        c = self.model.config
+        with_mixture = mix is not None and (c.mixture_condition or c.predictor is not None)
 
         def batch_fn(pieces: list[np.ndarray]) -> list[np.ndarray]:
             counter["segments"] += len(pieces)

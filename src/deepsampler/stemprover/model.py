@@ -18,7 +18,14 @@ separated from: bleed and lost highs are defined against the mixture, and a refi
 see it can only guess them from priors. Without a mixture the stem stands in for it (the
 trainer shows the model that case too, ``mixture_dropout``).
 
-A checkpoint holds the config, the autoencoder, the base denoiser, the control branch, the LoRA
+With a ``predictor`` (:mod:`deepsampler.stemprover.mask_refiner`) the stem first passes a
+predictive stage — a non-causal mask refiner that reads the stem and its mixture at full STFT
+resolution — and the latent diffusion refines *its* estimate (predictive + generative, as in
+StoRM, Lemercier et al. 2023): the deterministic part of the correction is learned by a network
+that can reach it, and the sampler is left the residual. ``refine`` then returns the predictor's
+estimate where the sampler leaves the latent alone. Without a mixture the predictor is skipped.
+
+A checkpoint holds the config, the predictor (if any), the autoencoder, the base denoiser, the control branch, the LoRA
 adapters (each with its rank) and optionally the same-size regression refiner used as a control
 in the benchmark.
 """
@@ -40,6 +47,7 @@ from deepsampler.stemprover.control import ControlBranch
 from deepsampler.stemprover.denoiser import LatentDenoiser
 from deepsampler.stemprover.diffusion import DiffusionConfig, sample
 from deepsampler.stemprover.features import FeatureConfig, PhaseAwareSTFT
+from deepsampler.stemprover.mask_refiner import MaskRefiner, MaskRefinerConfig
 
 FORMAT = "deepsampler-stemprover-v1"
 
@@ -60,10 +68,17 @@ class StemProverConfig:
     mixture_condition: bool = True
     keep_phase: bool = True
     diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
+    # the predictive stage in front of the latent diffusion (None: the diffusion reads the stem)
+    predictor: MaskRefinerConfig | None = None
 
     def __post_init__(self) -> None:
         if self.sample_rate <= 0:
             raise ValueError(f"sample_rate must be positive, got {self.sample_rate}")
+        if self.predictor is not None and self.predictor.sample_rate != self.sample_rate:
+            raise ValueError(
+                f"predictor.sample_rate {self.predictor.sample_rate} differs from sample_rate "
+                f"{self.sample_rate}"
+            )
         for name in ("latent_channels", "autoencoder_width", "denoiser_width", "bands", "heads"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -81,6 +96,7 @@ class StemProver(nn.Module):
         self.autoencoder = SpectrogramAutoencoder(2, c.latent_channels, c.autoencoder_width)
         self.denoiser = LatentDenoiser(c.latent_channels, c.denoiser_width, c.bands, c.heads)
         self.control = make_control(self.denoiser, c)
+        self.predictor = MaskRefiner(c.predictor) if c.predictor is not None else None
         self.adapter_ranks: dict[str, int] = {}
 
     # ----- adapters -------------------------------------------------------------------------
@@ -96,6 +112,15 @@ class StemProver(nn.Module):
     def set_adapter_weights(self, weights: Mapping[str, float]) -> None:
         """Weights per adapter (missing names: off). Empty mapping = base + control only."""
         lora.set_adapter_weights(self.denoiser, weights)
+
+    # ----- predictive stage -----------------------------------------------------------------
+    @torch.no_grad()
+    def predict(self, wave: torch.Tensor, mixture: torch.Tensor | None) -> torch.Tensor:
+        """The predictive stage's estimate of mono segments ``[n, samples]`` (same shape); the
+        stem itself for models without one, or without a mixture (the stage reads it)."""
+        if self.predictor is None or mixture is None:
+            return wave
+        return self.predictor(wave, mixture)
 
     # ----- analysis -------------------------------------------------------------------------
     def analyse(self, wave: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -143,6 +168,7 @@ class StemProver(nn.Module):
                 f"mixture segments {tuple(mixture.shape)} differ from the stem's "
                 f"{tuple(wave.shape)}"
             )
+        wave = self.predict(wave, mixture)
         feats, phase, z = self.analyse(wave)
         mix_feats = None if mixture is None else self.features(mixture[:, None])
         control = self.condition(z, phase, self.mixture_latent(z, mix_feats))
@@ -169,11 +195,14 @@ class StemProver(nn.Module):
 
     # ----- persistence ----------------------------------------------------------------------
     def base_state(self) -> dict[str, dict[str, torch.Tensor]]:
-        return {
+        state = {
             "autoencoder": self.autoencoder.state_dict(),
             "denoiser": lora.base_state_dict(self.denoiser),
             "control": self.control.state_dict(),
         }
+        if self.predictor is not None:
+            state["predictor"] = self.predictor.state_dict()
+        return state
 
     def save(self, path: str | Path, extra: Mapping | None = None) -> Path:
         """Write the model (and ``extra`` metadata) atomically to ``path``."""
@@ -197,6 +226,8 @@ class StemProver(nn.Module):
         model.autoencoder.load_state_dict(payload["autoencoder"])
         model.denoiser.load_state_dict(payload["denoiser"])
         model.control.load_state_dict(payload["control"])
+        if model.predictor is not None:
+            model.predictor.load_state_dict(payload["predictor"])
         for name, entry in payload["adapters"].items():
             lora.load_adapter(model.denoiser, name, entry["state"], rank=int(entry["rank"]))
             model.adapter_ranks[name] = int(entry["rank"])

@@ -1,9 +1,12 @@
 """Refiners that share StemProver's interface: mono segments ``[n, samples]`` -> same shape.
 
 * ``IdentityRefiner``: returns its input (the benchmark's Delta = 0 control).
+* ``PredictorRefiner``: StemProver's predictive stage alone (no latent edit): what the diffusion
+  adds on top of it is the difference between its row and StemProver's.
 * ``RegressionRefiner``: the same latent space and a network of the same size as the diffusion
   model's denoiser + control branch, trained to predict the clean latent in one pass, without
-  diffusion. If diffusion does not beat it, diffusion is not earning its cost.
+  diffusion. If diffusion does not beat it, diffusion is not earning its cost. Like StemProver
+  it refines the predictive stage's estimate when the model has one.
 """
 
 from __future__ import annotations
@@ -23,6 +26,17 @@ class IdentityRefiner:
 
     def __call__(self, segments: torch.Tensor, mixture: torch.Tensor | None = None) -> torch.Tensor:
         return segments.clone()
+
+
+class PredictorRefiner:
+    """StemProver's predictive stage alone (the stem unchanged for models without one)."""
+
+    def __init__(self, model: StemProver) -> None:
+        self.model = model.eval()
+        self.sample_rate = model.config.sample_rate
+
+    def __call__(self, segments: torch.Tensor, mixture: torch.Tensor | None = None) -> torch.Tensor:
+        return self.model.predict(segments, mixture).clone()
 
 
 class RegressionNet(nn.Module):
@@ -58,6 +72,7 @@ class RegressionRefiner:
     @torch.no_grad()
     def __call__(self, segments: torch.Tensor, mixture: torch.Tensor | None = None) -> torch.Tensor:
         m = self.model
+        segments = m.predict(segments, mixture)
         feats, phase, z = m.analyse(segments)
         mix_feats = None if mixture is None else m.features(mixture[:, None])
         z_hat = z + self.net(z, phase, m.mixture_latent(z, mix_feats))

@@ -2,6 +2,10 @@
 
 Stages, in order (each resumes from the model file the previous one wrote):
 
+0. ``predictor`` (models with one): the predictive stage, a non-causal mask refiner, learns to
+   move separator outputs towards the true stems (negative SNR of the refined waveform) on
+   separator pairs. Every later conditional stage (control, adapters, regression) then sees the
+   predictor's estimates as its degraded input, as inference does.
 1. ``autoencoder``: feature segments of clean *and* degraded stems -> latent -> features (L1 on
    the compressed real/imag planes, which weights quiet bins more than a linear spectrogram would);
    then ``latent_scale`` is set to the latent standard deviation on clean stems.
@@ -51,7 +55,7 @@ from deepsampler.stemprover.model import StemProver, StemProverConfig, keep_phas
 from deepsampler.stemprover.pairs import SEPARATOR, PairConfig, PairPool, PairSampler
 from deepsampler.stemprover.refiners import RegressionNet
 
-STAGES = ("autoencoder", "base", "control", "adapters", "regression")
+STAGES = ("predictor", "autoencoder", "base", "control", "adapters", "regression")
 POOL_KINDS = (None, *ARTIFACTS, SEPARATOR)  # fixed order: a pool's seed does not depend on history
 REGRESSION_FORMAT = "deepsampler-stemprover-regression-v1"
 #: steps a stage with a time budget runs before it measures its rate (the first ones are slow)
@@ -106,6 +110,7 @@ class StemProverTrainConfig:
     mixture_dropout: float = 0.2
     model: StemProverConfig = field(default_factory=StemProverConfig)
     pairs: PairConfig = field(default_factory=PairConfig)
+    predictor: StageConfig = field(default_factory=StageConfig)
     autoencoder: StageConfig = field(default_factory=StageConfig)
     base: StageConfig = field(default_factory=StageConfig)
     control: StageConfig = field(default_factory=StageConfig)
@@ -181,6 +186,8 @@ class StemProverTrainer:
         self.device = torch.device(config.device)
         self.pools: dict[str | None, PairPool] = {}
         self.latents: dict[str | None, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
+        # a pool's degraded segments after the predictive stage, per kind
+        self.predicted: dict[str | None, np.ndarray] = {}
 
     @property
     def model_path(self) -> Path:
@@ -224,6 +231,9 @@ class StemProverTrainer:
         results = []
         for stage in stages:
             if stage in done:
+                continue
+            if stage == "predictor" and model.predictor is None:
+                done.append(stage)  # nothing to train: the diffusion reads the stem itself
                 continue
             result = getattr(self, f"_stage_{stage}")(model)
             results.append(result)
@@ -270,15 +280,42 @@ class StemProverTrainer:
         """
         if kind not in self.latents:
             pool, parts = self._pool(kind), []
+            degraded = self._pool_degraded(model, kind)
             chunks = range(0, len(pool), 16)
             for i in tqdm(chunks, desc="encoding pairs", disable=not self.progress, leave=False):
                 rows = [
                     torch.from_numpy(a[i : i + 16]).to(self.device)
-                    for a in (pool.degraded, pool.clean, pool.mixture)
+                    for a in (degraded, pool.clean, pool.mixture)
                 ]
                 parts.append(self._encode_pair(model, *rows))
             self.latents[kind] = tuple(torch.cat([p[j] for p in parts]) for j in range(3))
         return self.latents[kind]
+
+    @torch.no_grad()
+    def _predicted(
+        self, model: StemProver, degraded: torch.Tensor, mixture: torch.Tensor
+    ) -> torch.Tensor:
+        """The predictive stage's estimates of ``degraded`` ``[b, samples]`` (16 rows at a time);
+        ``degraded`` itself for models without one."""
+        if model.predictor is None:
+            return degraded
+        model.predictor.eval()
+        return torch.cat(
+            [
+                model.predictor(degraded[i : i + 16], mixture[i : i + 16])
+                for i in range(0, len(degraded), 16)
+            ]
+        )
+
+    def _pool_degraded(self, model: StemProver, kind: str | None) -> np.ndarray:
+        """A pool's degraded segments as the conditional stages see them: after the predictor."""
+        pool = self._pool(kind)
+        if model.predictor is None:
+            return pool.degraded
+        if kind not in self.predicted:
+            d, m = (torch.from_numpy(a).to(self.device) for a in (pool.degraded, pool.mixture))
+            self.predicted[kind] = self._predicted(model, d, m).cpu().numpy()
+        return self.predicted[kind]
 
     def _loop(
         self,
@@ -351,6 +388,22 @@ class StemProverTrainer:
         return [p for p in module.parameters() if p.requires_grad]
 
     # ----- stages ---------------------------------------------------------------------------
+    def _stage_predictor(self, model: StemProver) -> StageResult:
+        assert model.predictor is not None, "run() skips this stage for models without one"
+        net = model.predictor.train()
+        params = self._trainable(net, model)
+        cfg = self.config.predictor
+        # separator pairs (what the predictor refines at inference); simulated ones without a cache
+        kind = SEPARATOR if self.sampler.cache is not None else None
+
+        def loss_fn() -> torch.Tensor:
+            degraded, clean, mixture = self._batch(cfg.batch_size, kind)
+            return negative_snr_db(net(degraded, mixture), clean).mean()
+
+        result = self._loop("predictor", params, cfg, loss_fn, kind=kind)
+        net.eval()
+        return result
+
     def _stage_autoencoder(self, model: StemProver) -> StageResult:
         ae = model.autoencoder.train()
         params = self._trainable(ae, model)
@@ -406,11 +459,13 @@ class StemProverTrainer:
             pool = self._pool(kind)
             idx = self.rng.integers(0, len(pool), size)
             degraded, clean = (
-                torch.from_numpy(a[idx]).to(self.device) for a in (pool.degraded, pool.clean)
+                torch.from_numpy(a[idx]).to(self.device)
+                for a in (self._pool_degraded(model, kind), pool.clean)
             )
             z_deg, z0, z_mix = (z[torch.from_numpy(idx)] for z in self._pool_latents(model, kind))
         else:
             degraded, clean, mixture = self._batch(size, kind)
+            degraded = self._predicted(model, degraded, mixture)
             z_deg, z0, z_mix = self._encode_pair(model, degraded, clean, mixture)
         feats = model.features(degraded[:, None])
         phase = model.features.phase_features(degraded[:, None])

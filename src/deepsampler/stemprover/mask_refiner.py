@@ -1,0 +1,169 @@
+"""StemProver's predictive stage: a full-resolution, non-causal mask refiner.
+
+A real-time separator such as music4-rt decides each frame's masks from the past alone. Offline,
+a refiner can read the whole segment: the frames after a transient, the rest of a sustained note.
+This network reads the separated stem ``S`` and the mixture ``M`` it came from and sets the stem's
+magnitude as a mask on the mixture's,
+
+    |S'| = |M| * sigmoid(logit(r) + delta),   r = clamp(|S| / |M|),
+
+with ``delta`` from the network. The last layer starts at zero, so a fresh refiner returns the
+stem (for mask-based separators, where ``|S| <= |M|``, exactly up to the clamp). Phase is the
+stem's (the mixture's where the stem had nothing): a stem's true phase where sources overlap
+cannot be predicted, and music4-rt's stems carry the mixture's phase already.
+
+Architecture (band-split, like BSRNN / BS-RoFormer but small): the bins of each band are
+projected to ``width`` features per frame; ``layers`` blocks then mix along time (depthwise
+dilated convolutions, both directions: the receptive field is printed by ``receptive_field_s``)
+and across bands (an MLP over the band axis); a per-band head returns ``delta`` for its bins.
+
+Shapes: waveforms ``[n, samples]`` (mono rows at ``sample_rate`` Hz); spectra ``[n, f, t]``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from deepsampler.audio.stft import STFT
+
+_EPS = 1e-8
+_CLAMP = 1e-4  # r is kept in [_CLAMP, 1 - _CLAMP] so that logit(r) stays finite (+-9.2)
+
+
+@dataclass(frozen=True)
+class MaskRefinerConfig:
+    """Sizes of the mask refiner (``n_fft``/``hop`` in samples; ``bands``: bin widths, low to
+    high, as (width, count) runs that must cover ``n_fft // 2 + 1`` bins exactly)."""
+
+    sample_rate: int = 44100
+    n_fft: int = 2048
+    hop: int = 512
+    width: int = 48
+    layers: int = 6
+    kernel: int = 5
+    bands: tuple[tuple[int, int], ...] = ((4, 16), (8, 16), (16, 16), (32, 12), (64, 2), (65, 1))
+
+    def __post_init__(self) -> None:
+        if self.n_fft < 2 or not 1 <= self.hop <= self.n_fft // 2:
+            raise ValueError(f"need 1 <= hop <= n_fft/2, got n_fft={self.n_fft} hop={self.hop}")
+        if self.width < 1 or self.layers < 1 or self.kernel < 1 or self.kernel % 2 == 0:
+            raise ValueError("width and layers must be >= 1 and kernel a positive odd number")
+        bins = sum(w * c for w, c in self.bands)
+        if bins != self.n_fft // 2 + 1:
+            raise ValueError(
+                f"bands cover {bins} bins but n_fft={self.n_fft} has {self.n_fft // 2 + 1}"
+            )
+
+    @property
+    def band_widths(self) -> list[int]:
+        return [w for w, c in self.bands for _ in range(c)]
+
+    def receptive_field_s(self) -> float:
+        """How far (seconds) one output frame reads in each direction."""
+        frames = sum((self.kernel - 1) // 2 * 2 ** (i % 4) for i in range(self.layers))
+        return frames * self.hop / self.sample_rate
+
+
+class _Block(nn.Module):
+    """Time mixing (depthwise dilated conv + MLP) then band mixing (MLP over the band axis)."""
+
+    def __init__(self, width: int, bands: int, kernel: int, dilation: int) -> None:
+        super().__init__()
+        self.norm_t = nn.LayerNorm(width)
+        self.conv = nn.Conv1d(
+            width,
+            width,
+            kernel,
+            padding=dilation * (kernel - 1) // 2,
+            dilation=dilation,
+            groups=width,
+        )
+        self.mlp_t = nn.Sequential(
+            nn.Linear(width, 2 * width), nn.GELU(), nn.Linear(2 * width, width)
+        )
+        self.norm_k = nn.LayerNorm(bands)
+        self.mlp_k = nn.Sequential(nn.Linear(bands, bands), nn.GELU(), nn.Linear(bands, bands))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # x: [n, k, t, d]
+        n, k, t, d = x.shape
+        y = self.conv(self.norm_t(x).reshape(n * k, t, d).transpose(1, 2)).transpose(1, 2)
+        x = x + self.mlp_t(y).reshape(n, k, t, d)
+        z = x.permute(0, 2, 3, 1)  # [n, t, d, k]
+        return x + self.mlp_k(self.norm_k(z)).permute(0, 3, 1, 2)
+
+
+class MaskRefinerNet(nn.Module):
+    """(stem, mixture) magnitude features ``[n, 3, f, t]`` -> mask-logit change ``[n, f, t]``."""
+
+    def __init__(self, config: MaskRefinerConfig) -> None:
+        super().__init__()
+        self.config = c = config
+        widths = c.band_widths
+        self.widths = widths
+        self.proj = nn.ModuleList([nn.Linear(3 * w, c.width) for w in widths])
+        self.blocks = nn.ModuleList(
+            [_Block(c.width, len(widths), c.kernel, 2 ** (i % 4)) for i in range(c.layers)]
+        )
+        self.heads = nn.ModuleList([nn.Linear(c.width, w) for w in widths])
+        for head in self.heads:  # zero-initialised: a fresh refiner is the identity
+            nn.init.zeros_(head.weight)
+            nn.init.zeros_(head.bias)
+
+    def forward(self, feats: torch.Tensor) -> torch.Tensor:
+        n, _, _, t = feats.shape
+        parts = torch.split(feats, self.widths, dim=2)  # each [n, 3, w, t]
+        x = torch.stack(
+            [p(b.permute(0, 3, 1, 2).reshape(n, t, -1)) for p, b in zip(self.proj, parts)], 1
+        )  # [n, k, t, d]
+        for block in self.blocks:
+            x = block(x)
+        out = [head(x[:, i]) for i, head in enumerate(self.heads)]  # each [n, t, w]
+        return torch.cat(out, dim=2).transpose(1, 2)  # [n, f, t]
+
+
+class MaskRefiner(nn.Module):
+    """Refines mono stem segments given their mixture: ``[n, samples]`` -> ``[n, samples]``."""
+
+    def __init__(self, config: MaskRefinerConfig | None = None) -> None:
+        super().__init__()
+        self.config = c = config or MaskRefinerConfig()
+        self.stft = STFT(c.n_fft, c.hop)
+        self.net = MaskRefinerNet(c)
+
+    @property
+    def sample_rate(self) -> int:
+        return self.config.sample_rate
+
+    @staticmethod
+    def features(stem: torch.Tensor, mix: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Complex spectra ``[n, f, t]`` -> (network input ``[n, 3, f, t]``, ratio ``r``)."""
+        s, m = stem.abs(), mix.abs()
+        r = (s / (m + _EPS)).clamp(_CLAMP, 1 - _CLAMP)
+        feats = torch.stack([torch.log1p(s * 100), torch.log1p(m * 100), r], dim=1)
+        return feats, r
+
+    def forward(self, stem: torch.Tensor, mixture: torch.Tensor | None = None) -> torch.Tensor:
+        """Differentiable refinement of ``[n, samples]`` stems (``mixture=None``: the stem stands
+        in, and only a gain below one can be learned)."""
+        if stem.dim() != 2:
+            raise ValueError(f"expected mono segments [n, samples], got {tuple(stem.shape)}")
+        if mixture is None:
+            mixture = stem
+        if mixture.shape != stem.shape:
+            raise ValueError(
+                f"mixture segments {tuple(mixture.shape)} differ from the stem's "
+                f"{tuple(stem.shape)}"
+            )
+        S, M = self.stft(stem), self.stft(mixture)
+        feats, r = self.features(S, M)
+        mask = torch.sigmoid(torch.logit(r) + self.net(feats))
+        mag = M.abs() * mask
+        # phase: the stem's, or the mixture's where the stem had (almost) nothing
+        unit_s = S / (S.abs() + _EPS)
+        unit_m = M / (M.abs() + _EPS)
+        unit = torch.where(S.abs() > 1e-6 * (M.abs() + _EPS), unit_s, unit_m)
+        return self.stft.inverse(mag * unit, stem.shape[-1])
