@@ -7,10 +7,11 @@ Items are (track, source) excerpts of a separator's output with the true stem be
 
 Rows (the same items for each): the identity refiner (Delta = 0 by construction), the predictive
 stage alone (models with one: what the latent stages add is the difference to it), the same-size
-regression refiner (no diffusion; it refines the predictor's estimate like StemProver does), StemProver with its adapters chosen by the detectors
-(``auto``), with no adapters (base + control), with each adapter alone, with all four, and without
-the mixture (as ``enhance`` without ``--mixture``); and the ``auto`` row again at each
-``--steps`` count for the speed/quality trade-off.
+regression refiner (no diffusion; it refines the predictor's estimate, as StemProver does),
+StemProver with its adapters chosen by the detectors (``auto``), with no adapters (base +
+control), with each adapter alone, with all four, and without the mixture (as ``enhance``
+without ``--mixture``); and the ``auto`` row again at each ``--steps`` count for the
+speed/quality trade-off.
 Per row: mean Delta SDR (whole-excerpt SDR, refined minus unrefined) and Delta SI-SDR with 95 %
 t-intervals, the share of items improved, per-band phase coherence and magnitude error against
 the true stem (before -> after), and the real-time factor (refining seconds / audio seconds).

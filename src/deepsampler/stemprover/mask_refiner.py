@@ -117,7 +117,11 @@ class MaskRefinerNet(nn.Module):
         n, _, _, t = feats.shape
         parts = torch.split(feats, self.widths, dim=2)  # each [n, 3, w, t]
         x = torch.stack(
-            [p(b.permute(0, 3, 1, 2).reshape(n, t, -1)) for p, b in zip(self.proj, parts)], 1
+            [
+                p(b.permute(0, 3, 1, 2).reshape(n, t, -1))
+                for p, b in zip(self.proj, parts, strict=True)
+            ],
+            1,
         )  # [n, k, t, d]
         for block in self.blocks:
             x = block(x)

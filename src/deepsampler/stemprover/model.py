@@ -25,9 +25,9 @@ StoRM, Lemercier et al. 2023): the deterministic part of the correction is learn
 that can reach it, and the sampler is left the residual. ``refine`` then returns the predictor's
 estimate where the sampler leaves the latent alone. Without a mixture the predictor is skipped.
 
-A checkpoint holds the config, the predictor (if any), the autoencoder, the base denoiser, the control branch, the LoRA
-adapters (each with its rank) and optionally the same-size regression refiner used as a control
-in the benchmark.
+A checkpoint holds the config, the predictor (if any), the autoencoder, the base denoiser, the
+control branch and the LoRA adapters (each with its rank); the same-size regression refiner used
+as a control in the benchmark is a file beside it.
 """
 
 from __future__ import annotations
