@@ -54,7 +54,10 @@ def main() -> None:
     args = ap.parse_args()
     model_path = args.run / "stemprover.pt"
     model, extra = StemProver.load(model_path)
-    if set(extra.get("stages_done", [])) < {"autoencoder", "base", "control", "adapters"}:
+    needed = {"autoencoder", "base", "control", "adapters"}
+    if model.predictor is not None:
+        needed.add("predictor")
+    if not needed <= set(extra.get("stages_done", [])):
         raise SystemExit(f"{model_path}: unfinished ({extra.get('stages_done')}); train it first")
     bench = json.loads(args.bench.read_text())
     STEMPROVER_DIR.mkdir(parents=True, exist_ok=True)
@@ -63,9 +66,11 @@ def main() -> None:
     reg = args.run / "regression.pt"
     if reg.is_file():
         shutil.copyfile(reg, STEMPROVER_DIR / f"{args.name}-regression.pt")
+    parts = ("predictor", "autoencoder", "denoiser", "control")
     params = {
         n: sum(p.numel() for p in getattr(model, n).parameters())
-        for n in ("autoencoder", "denoiser", "control")
+        for n in parts
+        if getattr(model, n) is not None
     }
     adapters = {
         n: sum(v.numel() for k, v in model.denoiser.state_dict().items() if f".{n}." in k)
@@ -74,7 +79,14 @@ def main() -> None:
     card = [
         f"# {args.name}: StemProver artifact refiner",
         "",
-        "Refines a separated stem: detects bleed, musical noise, band-limiting and phase smear per "
+        "Refines a separated stem: "
+        + (
+            "a predictive stage (a non-causal mask refiner reading the stem and its mixture) "
+            "estimates it first; then "
+            if model.predictor is not None
+            else ""
+        )
+        + "detects bleed, musical noise, band-limiting and phase smear per "
         "band, then edits the stem's latent with a few DDIM steps of a latent-diffusion model "
         "steered by a zero-conv control branch and the detected artifacts' LoRA adapters "
         "(`deepsampler enhance`, `deepsampler separate --enhance`).",
@@ -84,8 +96,9 @@ def main() -> None:
         f"| audio | {model.config.sample_rate} Hz, each channel refined as mono |",
         f"| features | n_fft {model.config.features.n_fft}, hop {model.config.features.hop}, "
         f"magnitude compression {model.config.features.compress} |",
-        f"| parameters | autoencoder {params['autoencoder'] / 1e6:.2f} M, denoiser "
-        f"{params['denoiser'] / 1e6:.2f} M, control {params['control'] / 1e6:.2f} M, adapters "
+        "| parameters | "
+        + ", ".join(f"{n} {c / 1e6:.2f} M" for n, c in params.items())
+        + ", adapters "
         + ", ".join(f"{n} {c / 1e3:.0f} k" for n, c in adapters.items())
         + " |",
         f"| sampling default | {model.config.diffusion.steps} DDIM steps from strength "

@@ -1,0 +1,85 @@
+"""scripts/ship_stemprover.py: copies a finished run into the package and writes its card."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+
+import pytest
+import torch
+
+from deepsampler.stemprover.model import StemProver
+from deepsampler.stemprover.train import STAGES
+
+from ..scripts_loader import load_script
+from .conftest import tiny_config
+from .test_mask_refiner import tiny_mask_config
+
+
+def _row(delta: float) -> dict:
+    return {
+        "items": 4,
+        "steps": 4,
+        "delta_sdr": delta,
+        "delta_sdr_ci95": 0.1,
+        "delta_si_sdr": delta,
+        "delta_si_sdr_ci95": 0.1,
+        "improved_pct": 75.0,
+        "phase_coherence_before": [0.9, 0.5],
+        "phase_coherence_after": [0.9, 0.6],
+        "magnitude_error_db_before": [1.0, 9.0],
+        "magnitude_error_db_after": [1.0, 8.0],
+        "rtf": 0.5,
+    }
+
+
+def _run(tmp_path, stages_done: list[str]):
+    torch.manual_seed(0)
+    model = StemProver(dataclasses.replace(tiny_config(), predictor=tiny_mask_config()))
+    model.add_adapter("bleed")
+    run = tmp_path / "run"
+    model.save(run / "stemprover.pt", extra={"stages_done": stages_done})
+    (run / "config.yaml").write_text("name: tiny\n")
+    lines = [
+        {"stage": "predictor", "step": 25, "loss": -4.5},
+        {"stage": "base", "step": 2, "loss": 0.3},
+    ]
+    (run / "metrics.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+    bench = tmp_path / "bench.json"
+    rows = {"identity": _row(0.0), "predictor only": _row(0.4), "stemprover auto": _row(0.3)}
+    payload = {
+        "command": "benchmarks/stemprover.py --synthetic x",
+        "seconds_per_item": 4.0,
+        "limit": 1,
+        "threads": 1,
+        "sets": {"synthetic (music4-rt outputs)": rows},
+    }
+    bench.write_text(json.dumps(payload))
+    return run, bench
+
+
+def test_ship_writes_the_model_and_a_card_with_the_predictor(tmp_path, monkeypatch) -> None:
+    ship = load_script("ship_stemprover")
+    dest = tmp_path / "pretrained" / "stemprover"
+    monkeypatch.setattr(ship, "STEMPROVER_DIR", dest)
+    run, bench = _run(tmp_path, list(STAGES))
+    monkeypatch.setattr(sys, "argv", ["ship", "--run", str(run), "--bench", str(bench)])
+    ship.main()
+    assert (dest / "stemprover.pt").read_bytes() == (run / "stemprover.pt").read_bytes()
+    card = (dest / "stemprover.md").read_text()
+    assert "a predictive stage" in card
+    assert "| parameters | predictor 0.0" in card and "adapters bleed" in card
+    assert "| predictor | 25 | -4.5000 | metrics.jsonl |" in card
+    assert "| predictor only | 4 | +0.40 ± 0.10 |" in card
+
+
+def test_ship_refuses_an_unfinished_run(tmp_path, monkeypatch) -> None:
+    ship = load_script("ship_stemprover")
+    monkeypatch.setattr(ship, "STEMPROVER_DIR", tmp_path / "pretrained")
+    unfinished = [s for s in STAGES if s != "predictor"]
+    run, bench = _run(tmp_path, unfinished)
+    monkeypatch.setattr(sys, "argv", ["ship", "--run", str(run), "--bench", str(bench)])
+    with pytest.raises(SystemExit, match="unfinished"):
+        ship.main()
+    assert not (tmp_path / "pretrained").exists()
