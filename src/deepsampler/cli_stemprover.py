@@ -151,8 +151,8 @@ def add_enhance_options(p: argparse.ArgumentParser, prefix: str = "") -> None:
         dest="steps",
         type=int,
         default=None,
-        help="DDIM sampling steps: more is slower and (up to a point) cleaner "
-        "(default: the model's)",
+        help="DDIM sampling steps: more is slower and (up to a point) cleaner; 0 runs the "
+        "predictive stage alone, no diffusion (needs the mixture) (default: the model's)",
     )
     p.add_argument(
         f"--{prefix}adapters",

@@ -94,8 +94,10 @@ def test_enhance_bad_inputs(model_file) -> None:
         enh.enhance(stem, RATE, mixture=stem[:, :-10])
     with pytest.raises(DeepSamplerError, match="NaN"):
         enh.enhance(stem * np.nan, RATE)
-    with pytest.raises(DeepSamplerError, match="steps"):
-        Enhancer(model_file, steps=0)
+    with pytest.raises(DeepSamplerError, match="has none"):
+        Enhancer(model_file, steps=0)  # no predictive stage in this model
+    with pytest.raises(DeepSamplerError, match="use 0"):
+        Enhancer(model_file, steps=-1)
     with pytest.raises(DeepSamplerError, match="unknown StemProver model"):
         Enhancer("no-such-model")
     assert adapter_weights({"bleed": 0.5}, ["bleed"], None) == {"bleed": 0.5}
@@ -167,3 +169,29 @@ def test_shipped_stemprover_resolves_by_name_and_is_not_a_separator(
     assert enhancer.resolve_stemprover("sp") == pretrained / "stemprover" / "sp.pt"
     with pytest.raises(DeepSamplerError, match=r"shipped: \['sp'\]"):
         enhancer.resolve_stemprover("other")
+
+
+def test_zero_steps_runs_the_predictive_stage_alone() -> None:
+    """``--steps 0``: the predictor's estimate, segment by segment, without a latent edit."""
+    import dataclasses
+
+    from deepsampler.stemprover.refiners import PredictorRefiner
+
+    from .test_mask_refiner import tiny_mask_config
+
+    torch.manual_seed(0)
+    model = StemProver(dataclasses.replace(tiny_config(), predictor=tiny_mask_config())).eval()
+    g = torch.Generator().manual_seed(2)
+    with torch.no_grad():
+        for head in model.predictor.net.heads:
+            head.weight.add_(0.5 * torch.randn(head.weight.shape, generator=g))
+    stem, mix = 0.6 * _stem(), _stem()
+    out = Enhancer(model, segments=SHORT, steps=0).enhance(stem, RATE, mixture=mix)
+    ref = Enhancer(model, segments=SHORT, refiner=PredictorRefiner(model)).enhance(
+        stem, RATE, mixture=mix, adapters="none"
+    )
+    np.testing.assert_allclose(out.audio, ref.audio, atol=1e-6)
+    assert not np.allclose(out.audio, stem, atol=1e-3)
+    assert out.steps == 0 and out.report is None and out.weights == {}
+    with pytest.raises(DeepSamplerError, match="--mixture"):
+        Enhancer(model, segments=SHORT, steps=0).enhance(stem, RATE)

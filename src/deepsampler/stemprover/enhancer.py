@@ -139,8 +139,13 @@ class Enhancer:
             self.model, self.metadata = model.eval(), {}
         else:
             self.model, self.metadata = StemProver.load(resolve_stemprover(model))
-        if steps is not None and steps < 1:
-            raise DeepSamplerError(f"--steps {steps}: use 1 or more")
+        if steps is not None and steps < 0:
+            raise DeepSamplerError(f"--steps {steps}: use 0 (predictive stage only) or more")
+        if steps == 0 and self.model.predictor is None:
+            raise DeepSamplerError(
+                "--steps 0 runs the predictive stage alone, and this StemProver model has none; "
+                "use 1 or more"
+            )
         if strength is not None and not 0.0 < strength <= 1.0:
             raise DeepSamplerError(f"strength {strength}: use a value in (0, 1]")
         if batch_size < 1:
@@ -149,7 +154,7 @@ class Enhancer:
             raise DeepSamplerError("--device cuda: no CUDA device; use --device cpu")
         self.device = torch.device(device)
         self.model.to(self.device)
-        self.steps = steps or self.model.config.diffusion.steps
+        self.steps = self.model.config.diffusion.steps if steps is None else steps
         self.strength = strength
         self.segments = segments or SegmentConfig()
         self.batch_size = batch_size
@@ -219,6 +224,11 @@ class Enhancer:
                     f"mixture has {mixture.shape[-1]} samples, the stem {stem.shape[-1]}; "
                     f"pass the mixture the stem was separated from"
                 )
+        if self.steps == 0 and mixture is None:
+            raise DeepSamplerError(
+                "--steps 0 runs the predictive stage alone, which reads the mixture: pass "
+                "--mixture (the file the stem was separated from)"
+            )
         start = time.perf_counter()
         rate = self.sample_rate
         x = resample(stem, sample_rate, rate) if sample_rate != rate else stem
@@ -228,9 +238,12 @@ class Enhancer:
             if mix.shape[0] != x.shape[0]:
                 mix = np.broadcast_to(mix.mean(0, keepdims=True), x.shape)
         report = None
-        if adapters == "auto":
-            report = detect_artifacts(x, rate, mixture=mix)
-        weights = adapter_weights(adapters, self.model.adapters, report)
+        if self.steps == 0:  # no latent edit: no adapters to choose
+            weights = {}
+        else:
+            if adapters == "auto":
+                report = detect_artifacts(x, rate, mixture=mix)
+            weights = adapter_weights(adapters, self.model.adapters, report)
         self.model.set_adapter_weights(weights)
         gen = torch.Generator().manual_seed(self.seed)
         counter = {"segments": 0}

@@ -160,7 +160,8 @@ class StemProver(nn.Module):
     ) -> torch.Tensor:
         """Refine mono segments ``[n, samples]`` (float, the model's sample rate) -> same shape.
 
-        ``mixture``: the matching mixture segments ``[n, samples]`` (optional)."""
+        ``mixture``: the matching mixture segments ``[n, samples]`` (optional). ``steps=0``
+        returns the predictive stage's estimate without a latent edit."""
         if wave.dim() != 2:
             raise ValueError(f"expected mono segments [n, samples], got {tuple(wave.shape)}")
         if mixture is not None and mixture.shape != wave.shape:
@@ -169,6 +170,8 @@ class StemProver(nn.Module):
                 f"{tuple(wave.shape)}"
             )
         wave = self.predict(wave, mixture)
+        if steps == 0:  # the predictive stage alone
+            return wave
         feats, phase, z = self.analyse(wave)
         mix_feats = None if mixture is None else self.features(mixture[:, None])
         control = self.condition(z, phase, self.mixture_latent(z, mix_feats))
