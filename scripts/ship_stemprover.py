@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from deepsampler.stemprover.enhancer import STEMPROVER_DIR  # noqa: E402
+from deepsampler.stemprover.enhancer import STEMPROVER_DIR, default_steps  # noqa: E402
 from deepsampler.stemprover.model import StemProver  # noqa: E402
 from stemprover import markdown  # noqa: E402  (benchmarks/stemprover.py)
 
@@ -51,6 +51,12 @@ def main() -> None:
     ap.add_argument("--bench", type=Path, required=True, help="benchmarks/stemprover.py JSON")
     ap.add_argument("--notes", type=Path, help="Markdown appended to the card (data, hardware)")
     ap.add_argument("--name", default="stemprover")
+    ap.add_argument(
+        "--steps",
+        type=int,
+        help="the shipped model's default sampling steps (0: the predictive stage alone), "
+        "chosen on validation; default: its diffusion config's",
+    )
     args = ap.parse_args()
     model_path = args.run / "stemprover.pt"
     model, extra = StemProver.load(model_path)
@@ -59,10 +65,20 @@ def main() -> None:
         needed.add("predictor")
     if not needed <= set(extra.get("stages_done", [])):
         raise SystemExit(f"{model_path}: unfinished ({extra.get('stages_done')}); train it first")
+    if args.steps is not None and args.steps < 0:
+        raise SystemExit(f"--steps {args.steps}: use 0 (the predictive stage alone) or more")
+    if args.steps == 0 and model.predictor is None:
+        raise SystemExit("--steps 0 runs the predictive stage alone; this model has none")
     bench = json.loads(args.bench.read_text())
     STEMPROVER_DIR.mkdir(parents=True, exist_ok=True)
     dest = STEMPROVER_DIR / f"{args.name}.pt"
-    shutil.copyfile(model_path, dest)
+    if args.steps is None:
+        shutil.copyfile(model_path, dest)
+    else:
+        model.save(dest, extra={**extra, "inference": {"steps": args.steps}})
+    steps = default_steps(
+        model, {"inference": {"steps": args.steps}} if args.steps is not None else {}
+    )
     reg = args.run / "regression.pt"
     if reg.is_file():
         shutil.copyfile(reg, STEMPROVER_DIR / f"{args.name}-regression.pt")
@@ -101,8 +117,13 @@ def main() -> None:
         + ", adapters "
         + ", ".join(f"{n} {c / 1e3:.0f} k" for n, c in adapters.items())
         + " |",
-        f"| sampling default | {model.config.diffusion.steps} DDIM steps from strength "
-        f"{model.config.diffusion.strength} |",
+        (
+            "| default | the predictive stage alone (`--steps 0`); `--steps N` adds N DDIM "
+            f"steps from strength {model.config.diffusion.strength} |"
+            if steps == 0
+            else f"| sampling default | {steps} DDIM steps from strength "
+            f"{model.config.diffusion.strength} |"
+        ),
         f"| file | {dest.stat().st_size / 2**20:.1f} MiB |",
         "| base model | trained here from scratch on clean stems (no pretrained weights) |",
         "",

@@ -83,3 +83,41 @@ def test_ship_refuses_an_unfinished_run(tmp_path, monkeypatch) -> None:
     with pytest.raises(SystemExit, match="unfinished"):
         ship.main()
     assert not (tmp_path / "pretrained").exists()
+
+
+def test_ship_with_a_default_step_count(tmp_path, monkeypatch) -> None:
+    from deepsampler.stemprover.enhancer import Enhancer
+
+    ship = load_script("ship_stemprover")
+    dest = tmp_path / "pretrained"
+    monkeypatch.setattr(ship, "STEMPROVER_DIR", dest)
+    run, bench = _run(tmp_path, list(STAGES))
+    argv = ["ship", "--run", str(run), "--bench", str(bench), "--steps", "0"]
+    monkeypatch.setattr(sys, "argv", argv)
+    ship.main()
+    shipped, extra = StemProver.load(dest / "stemprover.pt")
+    original, _ = StemProver.load(run / "stemprover.pt")
+    assert extra["inference"] == {"steps": 0} and extra["stages_done"] == list(STAGES)
+    for a, b in zip(shipped.state_dict().values(), original.state_dict().values(), strict=True):
+        torch.testing.assert_close(a, b)
+    assert Enhancer(dest / "stemprover.pt").steps == 0
+    assert Enhancer(dest / "stemprover.pt", steps=2).steps == 2  # an explicit count wins
+    assert (
+        "| default | the predictive stage alone (`--steps 0`)"
+        in (dest / "stemprover.md").read_text()
+    )
+    monkeypatch.setattr(sys, "argv", [*argv[:-1], "-1"])
+    with pytest.raises(SystemExit, match="use 0"):
+        ship.main()
+
+
+def test_inference_metadata_is_checked() -> None:
+    from deepsampler.errors import DeepSamplerError
+    from deepsampler.stemprover.enhancer import default_steps
+
+    model = StemProver(tiny_config())
+    assert default_steps(model, {}) == model.config.diffusion.steps
+    assert default_steps(model, {"inference": {"steps": 3}}) == 3
+    for bad in ({"steps": -1}, {"steps": "2"}, {"steps": True}, {"strength": 0.2}, [2]):
+        with pytest.raises(DeepSamplerError, match="inference"):
+            default_steps(model, {"inference": bad})

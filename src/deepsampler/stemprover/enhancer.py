@@ -52,6 +52,21 @@ def resolve_stemprover(model: str | Path) -> Path:
     return shipped
 
 
+def default_steps(model: StemProver, metadata: Mapping) -> int:
+    """The sampling steps a model runs unless told: its file's ``inference.steps`` (written by
+    ``scripts/ship_stemprover.py --steps``, chosen on validation; 0 = the predictive stage
+    alone), else its diffusion config's."""
+    inference = metadata.get("inference", {})
+    if not isinstance(inference, Mapping) or set(inference) - {"steps"}:
+        raise DeepSamplerError(
+            f"StemProver inference metadata {inference!r}: only 'steps' is known"
+        )
+    steps = inference.get("steps", model.config.diffusion.steps)
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+        raise DeepSamplerError(f"StemProver inference steps {steps!r}: need a whole number >= 0")
+    return steps
+
+
 def read_mixture(path: str | Path, sample_rate: int) -> np.ndarray:
     """The mixture file as ``[channels, samples]`` at ``sample_rate`` Hz (resampled if needed)."""
     mix, rate = read_audio(path)
@@ -111,7 +126,8 @@ class Enhancer:
 
     Args:
         model: shipped name, path, or an in-memory ``StemProver``.
-        steps: DDIM steps (quality/speed knob); default: the model's.
+        steps: DDIM steps (quality/speed knob; 0: the predictive stage alone); default: the
+            model's (``default_steps``).
         strength: how far the degraded latent is noised before denoising; default: the model's.
         segments: segmentation settings (lengths in seconds).
         batch_size: segments refined per forward pass.
@@ -139,7 +155,9 @@ class Enhancer:
             self.model, self.metadata = model.eval(), {}
         else:
             self.model, self.metadata = StemProver.load(resolve_stemprover(model))
-        if steps is not None and steps < 0:
+        if steps is None:
+            steps = default_steps(self.model, self.metadata)
+        if steps < 0:
             raise DeepSamplerError(f"--steps {steps}: use 0 (predictive stage only) or more")
         if steps == 0 and self.model.predictor is None:
             raise DeepSamplerError(
@@ -154,7 +172,7 @@ class Enhancer:
             raise DeepSamplerError("--device cuda: no CUDA device; use --device cpu")
         self.device = torch.device(device)
         self.model.to(self.device)
-        self.steps = self.model.config.diffusion.steps if steps is None else steps
+        self.steps = steps
         self.strength = strength
         self.segments = segments or SegmentConfig()
         self.batch_size = batch_size
@@ -226,8 +244,9 @@ class Enhancer:
                 )
         if self.steps == 0 and mixture is None:
             raise DeepSamplerError(
-                "--steps 0 runs the predictive stage alone, which reads the mixture: pass "
-                "--mixture (the file the stem was separated from)"
+                "0 sampling steps (the predictive stage alone, this run's setting) read the "
+                "mixture: pass --mixture (the file the stem was separated from), or --steps 1 "
+                "or more"
             )
         start = time.perf_counter()
         rate = self.sample_rate
