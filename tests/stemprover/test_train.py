@@ -326,3 +326,19 @@ def test_predictor_stage_trains_first_and_feeds_the_conditional_stages(tmp_path)
             )
         np.testing.assert_allclose(degraded, expected.numpy(), atol=1e-5)
         assert not np.allclose(degraded, pool.degraded, atol=1e-4)
+
+
+def test_pool_sizes_per_kind(tmp_path) -> None:
+    import dataclasses
+
+    root = write_corpus(tmp_path / "corpus")
+    cache = _fake_cache(root, tmp_path / "cache")
+    pairs = dataclasses.replace(
+        _pairs(root, cache), pool_size=3, separator_pool_size=5, artifact_pool_size=2
+    )
+    trainer = StemProverTrainer(
+        dataclasses.replace(_config(root), pairs=pairs), tmp_path / "run", progress=False
+    )
+    assert len(trainer._pool(None)) == 3  # mixed: autoencoder, base, control, regression
+    assert len(trainer._pool(SEPARATOR)) == 5  # the predictor's
+    assert len(trainer._pool("bleed")) == 2  # one adapter's

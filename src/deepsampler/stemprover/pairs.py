@@ -48,6 +48,7 @@ class PairConfig:
     pool_size: int = 0  # > 0: draw this many pairs per kind once (PairPool) and reuse them
     pool_workers: int = 1
     artifact_pool_size: int = 0  # pool size of the one-artifact pools (adapters); 0: pool_size
+    separator_pool_size: int = 0  # pool size of the separator-pair pool (predictor); 0: pool_size
 
     def __post_init__(self) -> None:
         if self.segment_seconds <= 0:

@@ -248,6 +248,8 @@ class StemProverTrainer:
             size = pairs.pool_size
             if kind in ARTIFACTS and pairs.artifact_pool_size > 0:
                 size = pairs.artifact_pool_size
+            if kind == SEPARATOR and pairs.separator_pool_size > 0:
+                size = pairs.separator_pool_size
             self.pools[kind] = PairPool(
                 pairs,
                 size,
