@@ -62,6 +62,7 @@ def test_shapes_and_bad_input() -> None:
     ("kwargs", "match"),
     [
         ({"bands": ((4, 16),)}, "cover 64 bins"),
+        ({"bands": ((4, 16), (0, 3), (8, 8), (1, 1))}, ">= 1"),
         ({"hop": 200}, "hop"),
         ({"kernel": 4}, "odd"),
         ({"width": 0}, "width"),

@@ -14,7 +14,7 @@ cannot be predicted, and music4-rt's stems carry the mixture's phase already.
 
 Architecture (band-split, like BSRNN / BS-RoFormer but small): the bins of each band are
 projected to ``width`` features per frame; ``layers`` blocks then mix along time (depthwise
-dilated convolutions, both directions: the receptive field is printed by ``receptive_field_s``)
+dilated convolutions, both directions: ``receptive_field_s`` gives the reach)
 and across bands (an MLP over the band axis); a per-band head returns ``delta`` for its bins.
 
 Shapes: waveforms ``[n, samples]`` (mono rows at ``sample_rate`` Hz); spectra ``[n, f, t]``.
@@ -51,6 +51,8 @@ class MaskRefinerConfig:
             raise ValueError(f"need 1 <= hop <= n_fft/2, got n_fft={self.n_fft} hop={self.hop}")
         if self.width < 1 or self.layers < 1 or self.kernel < 1 or self.kernel % 2 == 0:
             raise ValueError("width and layers must be >= 1 and kernel a positive odd number")
+        if any(w < 1 or c < 1 for w, c in self.bands):
+            raise ValueError(f"band widths and counts must be >= 1, got {self.bands}")
         bins = sum(w * c for w, c in self.bands)
         if bins != self.n_fft // 2 + 1:
             raise ValueError(
