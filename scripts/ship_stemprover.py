@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from deepsampler.stemprover.enhancer import STEMPROVER_DIR, default_steps  # noqa: E402
+from deepsampler.stemprover.enhancer import STEMPROVER_DIR  # noqa: E402
 from deepsampler.stemprover.model import StemProver  # noqa: E402
 from stemprover import markdown  # noqa: E402  (benchmarks/stemprover.py)
 
@@ -76,9 +76,7 @@ def main() -> None:
         shutil.copyfile(model_path, dest)
     else:
         model.save(dest, extra={**extra, "inference": {"steps": args.steps}})
-    steps = default_steps(
-        model, {"inference": {"steps": args.steps}} if args.steps is not None else {}
-    )
+    steps = model.config.diffusion.steps if args.steps is None else args.steps
     reg = args.run / "regression.pt"
     if reg.is_file():
         shutil.copyfile(reg, STEMPROVER_DIR / f"{args.name}-regression.pt")

@@ -173,18 +173,11 @@ def test_shipped_stemprover_resolves_by_name_and_is_not_a_separator(
 
 def test_zero_steps_runs_the_predictive_stage_alone() -> None:
     """``--steps 0``: the predictor's estimate, segment by segment, without a latent edit."""
-    import dataclasses
-
     from deepsampler.stemprover.refiners import PredictorRefiner
 
-    from .test_mask_refiner import tiny_mask_config
+    from .test_mask_refiner import model_with_predictor
 
-    torch.manual_seed(0)
-    model = StemProver(dataclasses.replace(tiny_config(), predictor=tiny_mask_config())).eval()
-    g = torch.Generator().manual_seed(2)
-    with torch.no_grad():
-        for head in model.predictor.net.heads:
-            head.weight.add_(0.5 * torch.randn(head.weight.shape, generator=g))
+    model = model_with_predictor()
     stem, mix = 0.6 * _stem(), _stem()
     out = Enhancer(model, segments=SHORT, steps=0).enhance(stem, RATE, mixture=mix)
     ref = Enhancer(model, segments=SHORT, refiner=PredictorRefiner(model)).enhance(

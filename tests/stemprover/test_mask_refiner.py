@@ -105,7 +105,8 @@ def test_learns_to_remove_bleed_from_one_example() -> None:
     assert after < before - 3.0  # at least 3 dB closer to the clean stem
 
 
-def _model_with_predictor() -> StemProver:
+def model_with_predictor() -> StemProver:
+    """A tiny StemProver whose predictor is not the identity (heads moved off zero)."""
     torch.manual_seed(0)
     model = StemProver(replace(tiny_config(), predictor=tiny_mask_config())).eval()
     g = torch.Generator().manual_seed(2)
@@ -126,7 +127,7 @@ class _NoChange(torch.nn.Module):
 def test_the_latent_stages_refine_the_predictors_estimate(monkeypatch, tmp_path) -> None:
     import deepsampler.stemprover.model as model_module
 
-    model = _model_with_predictor()
+    model = model_with_predictor()
     mix = _mixture(2, 4000, seed=3)
     stem = 0.6 * mix
     predicted = model.predictor(stem, mix)
