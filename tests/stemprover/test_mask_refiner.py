@@ -148,3 +148,93 @@ def test_the_latent_stages_refine_the_predictors_estimate(monkeypatch, tmp_path)
 def test_predictor_rate_must_match_the_model() -> None:
     with pytest.raises(ValueError, match="predictor.sample_rate"):
         replace(tiny_config(), predictor=replace(tiny_mask_config(), sample_rate=RATE * 2))
+
+
+# ----- the guide separator ----------------------------------------------------------------------
+
+
+def tiny_guide(path) -> str:
+    """A tiny four-source separator checkpoint at the tests' rate, as a guide."""
+    from deepsampler.models import DeepSampler, preset_config, save_checkpoint
+
+    torch.manual_seed(5)
+    config = preset_config("tiny", sample_rate=RATE, causal=False)
+    return str(save_checkpoint(path, DeepSampler(config), training={"steps": 1}))
+
+
+def guided_refiner(tmp_path) -> MaskRefiner:
+    torch.manual_seed(0)
+    config = replace(tiny_mask_config(), guide=tiny_guide(tmp_path / "guide.pt"))
+    return MaskRefiner(config).eval()
+
+
+@torch.no_grad()
+def test_guided_refiner_starts_as_the_identity_and_picks_the_closest_source(tmp_path) -> None:
+    refiner = guided_refiner(tmp_path)
+    mix = _mixture(2, 4000, seed=4)
+    stem = 0.4 * mix
+    torch.testing.assert_close(refiner(stem, mix), stem, atol=1e-5, rtol=1e-4)
+    # the guide: the separator's estimate (mono row doubled to its channels, then averaged)
+    est = refiner.guide_model(mix[:, None].expand(-1, 2, -1)).mean(2)  # [n, s, samples]
+    for k in range(est.shape[1]):  # a stem equal to source k's estimate gets source k back
+        torch.testing.assert_close(refiner.guide(est[:, k], mix), est[:, k])
+
+
+@torch.no_grad()
+def test_full_trust_in_the_guide_returns_its_magnitudes(tmp_path) -> None:
+    refiner = guided_refiner(tmp_path)
+    mix = _mixture(2, 4000, seed=6)
+    stem = 0.3 * mix
+    guide = refiner.guide(stem, mix)
+    refiner.alpha.fill_(1.0)  # trust the guide's ratio everywhere; the heads are still zero
+    out = refiner(stem, mix)
+    # both carry the mixture's phase, so the output is the guide (up to the ratio clamp)
+    assert float(negative_snr_db(out, guide).max()) < -30
+    assert float(negative_snr_db(stem, guide).max()) > -30  # and the stem was not
+
+
+def test_the_guide_is_frozen_and_saved_by_digest(tmp_path) -> None:
+    import shutil
+
+    refiner = guided_refiner(tmp_path)
+    trainable = {n for n, p in refiner.named_parameters() if p.requires_grad}
+    assert "alpha" in trainable and not any(n.startswith("guide_model.") for n in trainable)
+    refiner.train()
+    assert refiner.net.training and not refiner.guide_model.training
+    mix = _mixture(2, 4000, seed=7)
+    refiner(0.5 * mix, mix).pow(2).mean().backward()
+    assert all(p.grad is None for p in refiner.guide_model.parameters())
+    # a saved StemProver holds the refiner's weights and the guide's digest, not the guide
+    torch.manual_seed(0)
+    model = StemProver(replace(tiny_config(), predictor=refiner.config)).eval()
+    with torch.no_grad():
+        model.predictor.alpha.fill_(0.5)
+    saved = model.save(tmp_path / "sp.pt")
+    payload = torch.load(saved, weights_only=True)
+    assert not any(k.startswith("guide_model.") for k in payload["predictor"])
+    assert payload["predictor_guide_digest"] == model.predictor.guide_digest()
+    loaded, _ = StemProver.load(saved)
+    stem = 0.5 * mix
+    torch.testing.assert_close(loaded.predict(stem, mix), model.predict(stem, mix))
+    # a guide file with other weights is refused: the refiner learned the old one's errors
+    guide_path = refiner.config.guide
+    shutil.copyfile(guide_path, tmp_path / "kept.pt")
+    torch.manual_seed(99)
+    from deepsampler.models import DeepSampler, preset_config, save_checkpoint
+
+    other = DeepSampler(preset_config("tiny", sample_rate=RATE, causal=False))
+    save_checkpoint(guide_path, other, training={"steps": 1})
+    with pytest.raises(ValueError, match="other weights than the refiner was trained with"):
+        StemProver.load(saved)
+    shutil.copyfile(tmp_path / "kept.pt", guide_path)
+    StemProver.load(saved)  # the right guide back: it loads again
+
+
+def test_guide_is_checked(tmp_path) -> None:
+    with pytest.raises(ValueError, match="guide must name"):
+        replace(tiny_mask_config(), guide=" ")
+    path = tiny_guide(tmp_path / "guide.pt")
+    with pytest.raises(ValueError, match="Hz"):
+        MaskRefiner(replace(tiny_mask_config(), sample_rate=RATE * 2, guide=path))
+    with pytest.raises(ValueError, match="no guide"):
+        MaskRefiner(tiny_mask_config()).guide(_mixture(), _mixture())

@@ -12,6 +12,18 @@ stem (for mask-based separators, where ``|S| <= |M|``, exactly up to the clamp).
 stem's (the mixture's where the stem had nothing): a stem's true phase where sources overlap
 cannot be predicted, and music4-rt's stems carry the mixture's phase already.
 
+**Guide** (optional, ``MaskRefinerConfig.guide``): an offline separator of ours (music4-hq) run
+once on the mixture segment, the mono row doubled to the separator's channels. Of its sources the
+one closest to the stem (cosine similarity of the waveforms) is the guide ``G``; the refiner reads
+its magnitude too and starts its mask from a learned per-bin blend of the two ratios,
+
+    logit(mask) = logit(r) + alpha_f * (logit(r_G) - logit(r)) + delta,   r_G = clamp(|G| / |M|),
+
+with ``alpha`` zero-initialised, so a fresh refiner is still the identity. The separator is frozen;
+the refiner learns when to trust which estimate, band by band and frame by frame. A saved refiner
+holds its own weights and the guide's digest, not the guide's weights (they ship already, as
+music4-hq): loading refuses a guide whose weights differ from those it was trained with.
+
 Architecture (band-split, like BSRNN / BS-RoFormer but small): the bins of each band are
 projected to ``width`` features per frame; ``layers`` blocks then mix along time (depthwise
 dilated convolutions, both directions: ``receptive_field_s`` gives the reach)
@@ -22,6 +34,7 @@ Shapes: waveforms ``[n, samples]`` (mono rows at ``sample_rate`` Hz); spectra ``
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import torch
@@ -45,8 +58,11 @@ class MaskRefinerConfig:
     layers: int = 6
     kernel: int = 5
     bands: tuple[tuple[int, int], ...] = ((4, 16), (8, 16), (16, 16), (32, 12), (64, 2), (65, 1))
+    guide: str | None = None  # a separator (shipped name or checkpoint path) read as a guide
 
     def __post_init__(self) -> None:
+        if self.guide is not None and not str(self.guide).strip():
+            raise ValueError("guide must name a separator (e.g. music4-hq) or be null")
         if self.n_fft < 2 or not 1 <= self.hop <= self.n_fft // 2:
             raise ValueError(f"need 1 <= hop <= n_fft/2, got n_fft={self.n_fft} hop={self.hop}")
         if self.width < 1 or self.layers < 1 or self.kernel < 1 or self.kernel % 2 == 0:
@@ -99,14 +115,15 @@ class _Block(nn.Module):
 
 
 class MaskRefinerNet(nn.Module):
-    """(stem, mixture) magnitude features ``[n, 3, f, t]`` -> mask-logit change ``[n, f, t]``."""
+    """(stem, mixture[, guide]) magnitude features ``[n, channels, f, t]`` (3, or 5 with a guide)
+    -> mask-logit change ``[n, f, t]``."""
 
-    def __init__(self, config: MaskRefinerConfig) -> None:
+    def __init__(self, config: MaskRefinerConfig, channels: int = 3) -> None:
         super().__init__()
         self.config = c = config
         widths = c.band_widths
         self.widths = widths
-        self.proj = nn.ModuleList([nn.Linear(3 * w, c.width) for w in widths])
+        self.proj = nn.ModuleList([nn.Linear(channels * w, c.width) for w in widths])
         self.blocks = nn.ModuleList(
             [_Block(c.width, len(widths), c.kernel, 2 ** (i % 4)) for i in range(c.layers)]
         )
@@ -117,7 +134,7 @@ class MaskRefinerNet(nn.Module):
 
     def forward(self, feats: torch.Tensor) -> torch.Tensor:
         n, _, _, t = feats.shape
-        parts = torch.split(feats, self.widths, dim=2)  # each [n, 3, w, t]
+        parts = torch.split(feats, self.widths, dim=2)  # each [n, channels, w, t]
         x = torch.stack(
             [
                 p(b.permute(0, 3, 1, 2).reshape(n, t, -1))
@@ -138,11 +155,70 @@ class MaskRefiner(nn.Module):
         super().__init__()
         self.config = c = config or MaskRefinerConfig()
         self.stft = STFT(c.n_fft, c.hop)
-        self.net = MaskRefinerNet(c)
+        self.guide_model: nn.Module | None = None
+        if c.guide is not None:
+            self.guide_model = _load_guide(c.guide, c.sample_rate)
+            # the per-bin trust in the guide's ratio; zero: a fresh refiner is the identity
+            self.alpha = nn.Parameter(torch.zeros(c.n_fft // 2 + 1, 1))
+        self.net = MaskRefinerNet(c, 5 if self.guide_model is not None else 3)
 
     @property
     def sample_rate(self) -> int:
         return self.config.sample_rate
+
+    def train(self, mode: bool = True) -> MaskRefiner:
+        super().train(mode)
+        if self.guide_model is not None:  # frozen: never in training mode
+            self.guide_model.eval()
+        return self
+
+    @property
+    def guide_sources(self) -> tuple[str, ...] | None:
+        """The sources the guide separates (its domain); None without a guide."""
+        return None if self.guide_model is None else tuple(self.guide_model.config.sources)
+
+    # ----- persistence: the refiner's own weights; the guide by name and digest ---------------
+    def trained_state(self) -> dict[str, torch.Tensor]:
+        """The refiner's weights without the guide separator's."""
+        return {k: v for k, v in self.state_dict().items() if not k.startswith("guide_model.")}
+
+    def guide_digest(self) -> str | None:
+        """SHA-256 of the guide separator's weights (None without a guide)."""
+        if self.guide_model is None:
+            return None
+        h = hashlib.sha256()
+        for name, value in sorted(self.guide_model.state_dict().items()):
+            h.update(name.encode())
+            h.update(value.detach().cpu().contiguous().numpy().tobytes())
+        return h.hexdigest()
+
+    def load_trained_state(
+        self, state: dict[str, torch.Tensor], guide_digest: str | None = None
+    ) -> None:
+        """Load ``trained_state`` output (a state with the guide's weights loads them too);
+        ``guide_digest``: the digest saved beside it, checked against this refiner's guide."""
+        missing, unexpected = self.load_state_dict(state, strict=False)
+        missing = [k for k in missing if not k.startswith("guide_model.")]
+        if missing or unexpected:
+            raise ValueError(f"refiner state does not fit: missing {missing}, extra {unexpected}")
+        carried = any(k.startswith("guide_model.") for k in state)
+        if guide_digest is not None and not carried and guide_digest != self.guide_digest():
+            raise ValueError(
+                f"the guide {self.config.guide!r} has other weights than the refiner was trained "
+                f"with (digest {self.guide_digest()}, expected {guide_digest}); restore that "
+                "separator or retrain the predictor stage"
+            )
+
+    @torch.no_grad()
+    def guide(self, stem: torch.Tensor, mixture: torch.Tensor) -> torch.Tensor:
+        """The guide separator's estimate of each stem ``[n, samples]`` from its mixture (same
+        shape): of the separator's sources, the one most similar to the stem."""
+        if self.guide_model is None:
+            raise ValueError("this refiner has no guide (MaskRefinerConfig.guide is null)")
+        channels = self.guide_model.config.audio_channels
+        est = self.guide_model(mixture[:, None].expand(-1, channels, -1)).mean(2)  # [n, s, T]
+        sim = torch.nn.functional.cosine_similarity(est, stem[:, None], dim=-1, eps=_EPS)
+        return est[torch.arange(len(stem)), sim.argmax(1)]
 
     @staticmethod
     def features(stem: torch.Tensor, mix: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -166,10 +242,32 @@ class MaskRefiner(nn.Module):
             )
         S, M = self.stft(stem), self.stft(mixture)
         feats, r = self.features(S, M)
-        mask = torch.sigmoid(torch.logit(r) + self.net(feats))
+        logit = torch.logit(r)
+        if self.guide_model is not None:
+            G = self.stft(self.guide(stem, mixture))
+            g = G.abs()
+            r_g = (g / (M.abs() + _EPS)).clamp(_CLAMP, 1 - _CLAMP)
+            feats = torch.cat([feats, torch.stack([torch.log1p(g * 100), r_g], dim=1)], dim=1)
+            logit = logit + self.alpha * (torch.logit(r_g) - logit)
+        mask = torch.sigmoid(logit + self.net(feats))
         mag = M.abs() * mask
         # phase: the stem's, or the mixture's where the stem had (almost) nothing
         unit_s = S / (S.abs() + _EPS)
         unit_m = M / (M.abs() + _EPS)
         unit = torch.where(S.abs() > 1e-6 * (M.abs() + _EPS), unit_s, unit_m)
         return self.stft.inverse(mag * unit, stem.shape[-1])
+
+
+def _load_guide(name: str, sample_rate: int) -> nn.Module:
+    """The frozen separator ``name`` (a shipped model or checkpoint path) at ``sample_rate``."""
+    from deepsampler.models.checkpoint import load_checkpoint
+    from deepsampler.models.registry import resolve_model
+
+    model = load_checkpoint(resolve_model(name)).model.eval()
+    if model.config.sample_rate != sample_rate:
+        raise ValueError(
+            f"guide {name}: runs at {model.config.sample_rate} Hz, the refiner at {sample_rate} Hz"
+        )
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model

@@ -25,7 +25,8 @@ StoRM, Lemercier et al. 2023): the deterministic part of the correction is learn
 that can reach it, and the sampler is left the residual. ``refine`` then returns the predictor's
 estimate where the sampler leaves the latent alone. Without a mixture the predictor is skipped.
 
-A checkpoint holds the config, the predictor (if any), the autoencoder, the base denoiser, the
+A checkpoint holds the config, the predictor (if any; a guide separator by name and digest, not
+its weights), the autoencoder, the base denoiser, the
 control branch and the LoRA adapters (each with its rank); the same-size regression refiner used
 as a control in the benchmark is a file beside it.
 """
@@ -204,7 +205,7 @@ class StemProver(nn.Module):
             "control": self.control.state_dict(),
         }
         if self.predictor is not None:
-            state["predictor"] = self.predictor.state_dict()
+            state["predictor"] = self.predictor.trained_state()
         return state
 
     def save(self, path: str | Path, extra: Mapping | None = None) -> Path:
@@ -219,6 +220,8 @@ class StemProver(nn.Module):
             },
             "extra": dict(extra or {}),
         }
+        if self.predictor is not None and self.predictor.guide_model is not None:
+            payload["predictor_guide_digest"] = self.predictor.guide_digest()
         return atomic_torch_save(payload, Path(path))
 
     @classmethod
@@ -230,7 +233,12 @@ class StemProver(nn.Module):
         model.denoiser.load_state_dict(payload["denoiser"])
         model.control.load_state_dict(payload["control"])
         if model.predictor is not None:
-            model.predictor.load_state_dict(payload["predictor"])
+            try:
+                model.predictor.load_trained_state(
+                    payload["predictor"], payload.get("predictor_guide_digest")
+                )
+            except ValueError as e:
+                raise ValueError(f"{path}: {e}") from e
         for name, entry in payload["adapters"].items():
             lora.load_adapter(model.denoiser, name, entry["state"], rank=int(entry["rank"]))
             model.adapter_ranks[name] = int(entry["rank"])

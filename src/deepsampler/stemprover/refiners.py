@@ -3,6 +3,9 @@
 * ``IdentityRefiner``: returns its input (the benchmark's Delta = 0 control).
 * ``PredictorRefiner``: StemProver's predictive stage alone (no latent edit): what the diffusion
   adds on top of it is the difference between its row and StemProver's.
+* ``GuideRefiner``: the predictive stage's guide separator alone (models whose predictor has
+  one): the guide's estimate of the stem's source from the mixture segment, ignoring the stem
+  beyond picking the source. If StemProver does not beat it, the stem adds nothing.
 * ``RegressionRefiner``: the same latent space and a network of the same size as the diffusion
   model's denoiser + control branch, trained to predict the clean latent in one pass, without
   diffusion. If diffusion does not beat it, diffusion is not earning its cost. Like StemProver
@@ -37,6 +40,22 @@ class PredictorRefiner:
 
     def __call__(self, segments: torch.Tensor, mixture: torch.Tensor | None = None) -> torch.Tensor:
         return self.model.predict(segments, mixture).clone()
+
+
+class GuideRefiner:
+    """The predictive stage's guide separator alone (the stem unchanged without a mixture)."""
+
+    def __init__(self, model: StemProver) -> None:
+        if model.predictor is None or model.predictor.guide_model is None:
+            raise ValueError("GuideRefiner needs a model whose predictor has a guide separator")
+        self.model = model.eval()
+        self.sample_rate = model.config.sample_rate
+
+    def __call__(self, segments: torch.Tensor, mixture: torch.Tensor | None = None) -> torch.Tensor:
+        if mixture is None:
+            return segments.clone()
+        assert self.model.predictor is not None
+        return self.model.predictor.guide(segments, mixture)
 
 
 class RegressionNet(nn.Module):
