@@ -342,3 +342,52 @@ def test_pool_sizes_per_kind(tmp_path) -> None:
     assert len(trainer._pool(None)) == 3  # mixed: autoencoder, base, control, regression
     assert len(trainer._pool(SEPARATOR)) == 5  # the predictor's
     assert len(trainer._pool("bleed")) == 2  # one adapter's
+
+
+def test_predictor_stage_trains_the_refiner_around_a_frozen_guide(tmp_path) -> None:
+    """With a guide separator, the stage moves the refiner (its blend and its network) and leaves
+    the guide's weights as its file has them."""
+    import dataclasses
+
+    from deepsampler.models import load_checkpoint
+
+    from .test_mask_refiner import tiny_guide, tiny_mask_config
+
+    root = write_corpus(tmp_path / "corpus")
+    cache = _fake_cache(root, tmp_path / "cache")
+    guide = tiny_guide(tmp_path / "guide.pt")
+    config = _config(root, predictor=StageConfig(steps=4, lr=1e-2, batch_size=2))
+    config = dataclasses.replace(
+        config,
+        model=dataclasses.replace(
+            config.model, predictor=dataclasses.replace(tiny_mask_config(), guide=guide)
+        ),
+        pairs=dataclasses.replace(_pairs(root, cache), pool_size=4),
+    )
+    trainer = StemProverTrainer(config, tmp_path / "run", progress=False)
+    (result,) = trainer.run(stages=["predictor"])
+    assert result.stage == "predictor" and np.isfinite(result.last_loss)
+    model, _ = StemProver.load(tmp_path / "run" / "stemprover.pt")
+    assert float(model.predictor.alpha.detach().abs().sum()) > 0  # it learned to read the guide
+    reference = load_checkpoint(guide).model.state_dict()
+    for name, value in model.predictor.guide_model.state_dict().items():
+        torch.testing.assert_close(value, reference[name], rtol=0, atol=0)
+
+
+def test_the_predictors_pool_may_have_its_own_segment_length(tmp_path) -> None:
+    import dataclasses
+
+    root = write_corpus(tmp_path / "corpus")
+    cache = _fake_cache(root, tmp_path / "cache")
+    pairs = dataclasses.replace(
+        _pairs(root, cache), pool_size=3, segment_seconds=0.5, separator_segment_seconds=1.0
+    )
+    trainer = StemProverTrainer(
+        dataclasses.replace(_config(root), pairs=pairs), tmp_path / "run", progress=False
+    )
+    assert trainer._pool(SEPARATOR).clean.shape[1] == RATE  # 1.0 s
+    assert trainer._pool(None).clean.shape[1] == RATE // 2  # 0.5 s
+    with pytest.raises(ValueError, match="needs pool_size"):
+        dataclasses.replace(pairs, pool_size=0)
+    with pytest.raises(ValueError, match=">= 0"):
+        dataclasses.replace(pairs, separator_segment_seconds=-1.0)

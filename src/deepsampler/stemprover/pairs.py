@@ -49,10 +49,19 @@ class PairConfig:
     pool_workers: int = 1
     artifact_pool_size: int = 0  # pool size of the one-artifact pools (adapters); 0: pool_size
     separator_pool_size: int = 0  # pool size of the separator-pair pool (predictor); 0: pool_size
+    # segment length of that pool; 0: segment_seconds. A guided predictor should see segments as
+    # long as `enhance` gives it (2-4 s): its guide separator reads more context in longer ones
+    separator_segment_seconds: float = 0.0
 
     def __post_init__(self) -> None:
         if self.segment_seconds <= 0:
             raise ValueError(f"segment_seconds must be positive, got {self.segment_seconds}")
+        if self.separator_segment_seconds < 0:
+            raise ValueError("separator_segment_seconds must be >= 0 (0: segment_seconds)")
+        if self.separator_segment_seconds > 0 and self.pool_size <= 0:
+            raise ValueError(
+                "separator_segment_seconds sets the predictor's pool: it needs pool_size > 0"
+            )
         if not 0.0 <= self.separator_probability <= 1.0:
             raise ValueError("separator_probability must be in [0, 1]")
         bad = sorted(set(self.artifacts) - set(ARTIFACTS))

@@ -36,7 +36,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -248,10 +248,14 @@ class StemProverTrainer:
             size = pairs.pool_size
             if kind in ARTIFACTS and pairs.artifact_pool_size > 0:
                 size = pairs.artifact_pool_size
-            if kind == SEPARATOR and pairs.separator_pool_size > 0:
-                size = pairs.separator_pool_size
+            config = pairs
+            if kind == SEPARATOR:
+                if pairs.separator_pool_size > 0:
+                    size = pairs.separator_pool_size
+                if pairs.separator_segment_seconds > 0:
+                    config = replace(pairs, segment_seconds=pairs.separator_segment_seconds)
             self.pools[kind] = PairPool(
-                pairs,
+                config,
                 size,
                 kind,
                 workers=pairs.pool_workers,
