@@ -99,6 +99,7 @@ def _enhance_stems(enhancer, mixture: Path, result, args: argparse.Namespace, sa
             mixture=mixture,
             adapters=args.adapters,
             progress=False,
+            source=name,
         )
         say("  " + describe_result(f"enhanced {name}", refined) + f" -> {out}")
 

@@ -36,6 +36,8 @@ def make_enhancer(args: argparse.Namespace):
 
 
 def describe_result(name: str, result) -> str:
+    if "skipped" in result.extra:
+        return f"{name}: {result.extra['skipped']}"
     used = ", ".join(f"{k} {w:.2f}" for k, w in result.weights.items()) or "none"
     return (
         f"{name}: {result.audio.shape[-1] / result.sample_rate:.1f} s refined in "
@@ -61,6 +63,7 @@ def cmd_enhance(args: argparse.Namespace) -> int:
                 mixture=args.mixture,
                 adapters=args.adapters,
                 progress=not args.quiet,
+                source=args.source,
             )
         except DeepSamplerError as exc:
             print(f"deepsampler: error: {exc}", file=sys.stderr)
@@ -200,6 +203,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     )
     add_enhance_options(enh)
     enh.add_argument("--device", default="cpu", help="cpu or cuda (default: %(default)s)")
+    enh.add_argument(
+        "--source",
+        help="the stem's source (default: the file's name when it names one, e.g. vocals.wav); "
+        "a model guided by a music separator leaves stems of other sources (speech, noise, "
+        "...) unchanged",
+    )
     enh.add_argument("--threads", type=int, default=0, help="CPU threads (default: torch's)")
     enh.add_argument(
         "--report", action="store_true", help="also write <out>.artifacts.json (detections)"

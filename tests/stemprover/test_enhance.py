@@ -188,3 +188,47 @@ def test_zero_steps_runs_the_predictive_stage_alone() -> None:
     assert out.steps == 0 and out.report is None and out.weights == {}
     with pytest.raises(DeepSamplerError, match="--mixture"):
         Enhancer(model, segments=SHORT, steps=0).enhance(stem, RATE)
+
+
+def test_a_guided_model_leaves_stems_outside_its_guides_sources_alone(tmp_path, capsys) -> None:
+    """The music guide makes speech worse, so a guided model refines only its guide's sources;
+    the source comes from the caller or from the stem file's name."""
+    import dataclasses
+
+    from deepsampler.sources import source_from_filename
+
+    from .test_mask_refiner import guided_refiner
+
+    refiner = guided_refiner(tmp_path)
+    model = StemProver(dataclasses.replace(tiny_config(), predictor=refiner.config)).eval()
+    with torch.no_grad():
+        model.predictor.alpha.fill_(1.0)  # follow the guide: not the identity
+    enhancer = Enhancer(model, segments=SHORT, steps=0)
+    assert enhancer.domain == ("vocals", "drums", "bass", "other")
+    stem, mix = 0.6 * _stem(), _stem()
+    skipped = enhancer.enhance(stem, RATE, mixture=mix, source="speech")
+    np.testing.assert_array_equal(skipped.audio, stem)
+    assert "outside this model's domain" in skipped.extra["skipped"] and skipped.steps == 0
+    # no mixture needed to leave a stem alone
+    np.testing.assert_array_equal(enhancer.enhance(stem, RATE, source="noise").audio, stem)
+    for source in ("vocals", None):  # in the domain, or unknown: refined
+        out = enhancer.enhance(stem, RATE, mixture=mix, source=source)
+        assert not np.allclose(out.audio, stem, atol=1e-3) and "skipped" not in out.extra
+    # file names that name a source say it; others say nothing
+    assert source_from_filename("out/song/Speech.wav") == "speech"
+    assert source_from_filename("out/song/vocals.flac") == "vocals"
+    assert source_from_filename("take3.wav") is None
+    model_path = model.save(tmp_path / "guided.pt")
+    for name in ("speech", "take3"):
+        sf.write(tmp_path / f"{name}.wav", stem.T, RATE, subtype="FLOAT")
+    sf.write(tmp_path / "mix.wav", mix.T, RATE, subtype="FLOAT")
+    argv = ["enhance", "-o", str(tmp_path / "out"), "--stemprover-model", str(model_path)]
+    argv += ["--mixture", str(tmp_path / "mix.wav"), "--steps", "0", "--threads", "1"]
+    assert main([*argv[:1], str(tmp_path / "speech.wav"), *argv[1:]]) == 0
+    assert "outside this model's domain" in capsys.readouterr().out
+    written, _ = sf.read(tmp_path / "out" / "speech.wav", always_2d=True)
+    np.testing.assert_allclose(written, stem.T, atol=1e-7)
+    # an explicit --source wins over the file name
+    assert main([*argv[:1], str(tmp_path / "take3.wav"), *argv[1:], "--source", "speech"]) == 0
+    written, _ = sf.read(tmp_path / "out" / "take3.wav", always_2d=True)
+    np.testing.assert_allclose(written, stem.T, atol=1e-7)

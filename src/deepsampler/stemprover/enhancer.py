@@ -20,6 +20,7 @@ import torch
 from deepsampler.audio import audio_info, read_audio, resample, write_audio
 from deepsampler.errors import DeepSamplerError
 from deepsampler.models.registry import PRETRAINED_DIR
+from deepsampler.sources import source_from_filename
 from deepsampler.stemprover.detectors import ARTIFACTS, DetectionReport, detect_artifacts
 from deepsampler.stemprover.model import StemProver
 from deepsampler.stemprover.segments import SegmentConfig, process_in_segments
@@ -221,10 +222,15 @@ class Enhancer:
         mixture: np.ndarray | None = None,
         adapters: str | Sequence[str] | Mapping[str, float] = "auto",
         progress: bool = False,
+        source: str | None = None,
     ) -> EnhanceResult:
         """Refine ``stem`` ``[channels, samples]`` (or ``[samples]``) at ``sample_rate`` Hz.
 
         ``mixture`` (same shape and rate) lets the detectors find bleed and lost highs.
+        ``source``: the stem's source, when known. A model whose predictive stage is guided by a
+        separator refines only stems of that separator's sources (its domain: the guide of the
+        music model makes speech worse); others come back unchanged, with ``extra["skipped"]``
+        saying why.
         """
         stem = np.asarray(stem, dtype=np.float32)
         mono_in = stem.ndim == 1
@@ -242,6 +248,20 @@ class Enhancer:
                     f"mixture has {mixture.shape[-1]} samples, the stem {stem.shape[-1]}; "
                     f"pass the mixture the stem was separated from"
                 )
+        domain = self.domain
+        if source is not None and domain is not None and source not in domain:
+            return EnhanceResult(
+                audio=stem[0] if mono_in else stem.copy(),
+                sample_rate=sample_rate,
+                weights={},
+                report=None,
+                seconds=0.0,
+                steps=0,
+                extra={
+                    "skipped": f"a {source} stem is outside this model's domain "
+                    f"({', '.join(domain)}): left unchanged"
+                },
+            )
         if self.steps == 0 and mixture is None:
             raise DeepSamplerError(
                 "0 sampling steps (the predictive stage alone, this run's setting) read the "
@@ -298,6 +318,12 @@ class Enhancer:
             segments=counter["segments"],
         )
 
+    @property
+    def domain(self) -> tuple[str, ...] | None:
+        """The sources this model refines (its predictive stage's guide's); None: any."""
+        predictor = self.model.predictor
+        return None if predictor is None else predictor.guide_sources
+
     def enhance_file(
         self,
         path: str | Path,
@@ -306,9 +332,13 @@ class Enhancer:
         mixture: str | Path | None = None,
         adapters: str | Sequence[str] | Mapping[str, float] = "auto",
         progress: bool = False,
+        source: str | None = None,
     ) -> tuple[Path, EnhanceResult]:
         """Refine the stem file ``path``; write ``output`` (a file, or a folder to hold
-        ``<name>.wav``) atomically as 32-bit float WAV. Returns (written path, result)."""
+        ``<name>.wav``) atomically as 32-bit float WAV. Returns (written path, result).
+
+        ``source``: as in :meth:`enhance`; None: the file's name when it names a source our
+        separators write (``vocals.wav``, ``speech.wav``), else unknown."""
         path = Path(path)
         info = audio_info(path)  # one-line error for a missing or unreadable file
         stem, sr = read_audio(path)
@@ -320,7 +350,11 @@ class Enhancer:
                     f"{mixture}: {mix.shape[-1]} samples at {sr} Hz, but {path} has "
                     f"{stem.shape[-1]}; pass the mixture the stem was separated from"
                 )
-        result = self.enhance(stem, sr, mixture=mix, adapters=adapters, progress=progress)
+        if source is None:
+            source = source_from_filename(str(path))
+        result = self.enhance(
+            stem, sr, mixture=mix, adapters=adapters, progress=progress, source=source
+        )
         out = Path(output)
         if out.suffix.lower() not in (".wav", ".flac"):
             out = out / f"{path.stem}.wav"
