@@ -6,12 +6,16 @@ Items are (track, source) excerpts of a separator's output with the true stem be
 * ``speech``: speech-rt's speech stem on ../shared/eval/real-speech (adds PESQ / STOI deltas).
 
 Rows (the same items for each): the identity refiner (Delta = 0 by construction), the predictive
-stage alone (models with one: what the latent stages add is the difference to it), the same-size
+stage alone (models with one: what the latent stages add is the difference to it), its guide
+separator alone (predictors with one: what reading the stem adds is the difference), the same-size
 regression refiner (no diffusion; it refines the predictor's estimate, as StemProver does),
 StemProver with its adapters chosen by the detectors (``auto``), with no adapters (base +
 control), with each adapter alone, with all four, and without the mixture (as ``enhance``
 without ``--mixture``); and the ``auto`` row again at each ``--steps`` count for the
-speed/quality trade-off.
+speed/quality trade-off. ``--reseparate MODEL`` adds the user's alternative to refining: the
+same mixtures separated again with MODEL (e.g. music4-hq), scored on the same excerpts. Each item
+is refined knowing its source, as `enhance` knows it from the file name, so a guided model leaves
+stems outside its guide's sources (speech) unchanged; ``--unguarded`` refines them anyway.
 Per row: mean Delta SDR (whole-excerpt SDR, refined minus unrefined) and Delta SI-SDR with 95 %
 t-intervals, the share of items improved, per-band phase coherence and magnitude error against
 the true stem (before -> after), and the real-time factor (refining seconds / audio seconds).
@@ -47,7 +51,12 @@ from deepsampler.sources import MUSIC4_SOURCES
 from deepsampler.stemprover.enhancer import Enhancer, resolve_stemprover
 from deepsampler.stemprover.model import StemProver
 from deepsampler.stemprover.pairs import cache_separator_outputs
-from deepsampler.stemprover.refiners import IdentityRefiner, PredictorRefiner, RegressionRefiner
+from deepsampler.stemprover.refiners import (
+    GuideRefiner,
+    IdentityRefiner,
+    PredictorRefiner,
+    RegressionRefiner,
+)
 from deepsampler.stemprover.train import load_regression
 
 
@@ -64,6 +73,8 @@ class Item:
 
 # the `auto` row with the refiner not shown the mixture (as `enhance` without --mixture)
 NO_MIX = "stemprover auto, no mixture"
+# the predictive stage's guide separator alone, on each mono segment of the mixture
+GUIDE = "guide only (per segment, mono)"
 
 
 def _excerpt(n: int, seconds: float, rate: int) -> slice:
@@ -163,6 +174,7 @@ def run_rows(
     threads: int,
     full: bool,
     strength: float | None = None,
+    unguarded: bool = False,
 ) -> dict[str, dict]:
     torch.set_num_threads(threads)
     rate = model.config.sample_rate
@@ -171,6 +183,8 @@ def run_rows(
     }
     if model.predictor is not None:
         rows["predictor only"] = (Enhancer(model, refiner=PredictorRefiner(model)), "none")
+        if model.predictor.guide_model is not None:
+            rows[GUIDE] = (Enhancer(model, refiner=GuideRefiner(model)), "none")
     if regression is not None:
         rows["regression"] = (Enhancer(model, refiner=RegressionRefiner(model, regression)), "none")
 
@@ -199,14 +213,19 @@ def run_rows(
                 # as `enhance` without --mixture: neither the detectors nor the refiner see it
                 mixture=None if label == NO_MIX else it.mixture,
                 adapters=adapters,
+                # a guided model leaves stems outside its guide's sources alone (speech here)
+                source=None if unguarded else it.source,
             ).audio
             for it in items
         ]
         results[label] = score(items, outputs, time.perf_counter() - start)
         # the controls make one pass (regression) or none (identity), whatever the sampler's steps
-        results[label]["steps"] = {"identity": 0, "predictor only": 0, "regression": 1}.get(
-            label, enhancer.steps
-        )
+        results[label]["steps"] = {
+            "identity": 0,
+            "predictor only": 0,
+            GUIDE: 0,
+            "regression": 1,
+        }.get(label, enhancer.steps)
         r = results[label]
         print(
             f"  {label:<36} dSDR {r['delta_sdr']:+.3f} ± {r['delta_sdr_ci95']:.3f}  "
@@ -214,6 +233,45 @@ def run_rows(
             flush=True,
         )
     return results
+
+
+def reseparation_row(
+    items: list[Item], data: Path, cache: Path, model: str, seconds: float, limit: int | None
+) -> dict | None:
+    """The user's alternative to refining: separate the same mixtures again with ``model`` (whole
+    stereo tracks, as `deepsampler separate --model MODEL`), scored on the same excerpts as a
+    refinement of the items' stems. None when ``model`` has none of the items' sources.
+
+    RTF is the separation's, timed when the outputs are not cached yet (NaN when they were)."""
+    from deepsampler.separator import Separator
+
+    names = set(Separator(model).sources)
+    if not any(it.source in names for it in items):
+        return None
+    start = time.perf_counter()
+    cached = cache.is_dir()
+    other = {
+        it.name: it
+        for it in separated_items(data, cache, model, sorted(names), seconds, limit, False)
+    }
+    elapsed = time.perf_counter() - start
+    missing = [it.name for it in items if it.name not in other]
+    if missing:
+        raise SystemExit(f"re-separation with {model} lacks items {missing[:3]}")
+    row = score(items, [other[it.name].degraded for it in items], 0.0)
+    if cached:
+        row["rtf"] = float("nan")
+    else:
+        tracks = {it.name.split("/")[0] for it in items}
+        row["rtf"] = elapsed / max(1e-9, sum(_track_seconds(data / t) for t in tracks))
+    row["steps"] = 0
+    return row
+
+
+def _track_seconds(track: Path) -> float:
+    import soundfile as sf
+
+    return float(sf.info(str(next(track.glob("mixture.*")))).duration)
 
 
 def markdown(sets: dict[str, dict[str, dict]]) -> str:
@@ -262,6 +320,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--strength", type=float, default=None, help="sampler start strength (default: model's)"
     )
+    ap.add_argument(
+        "--reseparate",
+        metavar="MODEL",
+        help="add a row: the same mixtures separated again with MODEL (e.g. music4-hq), "
+        "the alternative to refining",
+    )
+    ap.add_argument(
+        "--unguarded",
+        action="store_true",
+        help="do not tell the refiner each item's source, so a guided model refines stems "
+        "outside its guide's sources too (what its domain guard prevents)",
+    )
     ap.add_argument("--out", type=Path, default=Path("experiments/bench/stemprover"))
     args = ap.parse_args(argv)
     model_path = resolve_stemprover(args.model)
@@ -275,6 +345,7 @@ def main(argv: list[str] | None = None) -> int:
     steps_list = [int(s) for s in args.steps.split(",") if s.strip()]
     args.out.mkdir(parents=True, exist_ok=True)
     sets: dict[str, list[Item]] = {}
+    folders: dict[str, tuple[Path, str]] = {}  # set name -> (data folder, cache tag)
     music = list(MUSIC4_SOURCES)
     if args.synthetic:
         sets["synthetic (music4-rt outputs)"] = separated_items(
@@ -285,10 +356,12 @@ def main(argv: list[str] | None = None) -> int:
             args.seconds,
             args.limit,
         )
+        folders["synthetic (music4-rt outputs)"] = (args.synthetic, "synthetic")
     if args.real:
         sets["real-music (music4-rt outputs)"] = separated_items(
             args.real, args.out / "cache-real", "music4-rt", music, args.seconds, args.limit
         )
+        folders["real-music (music4-rt outputs)"] = (args.real, "real")
     if args.speech:
         sets["real-speech (speech-rt outputs)"] = separated_items(
             args.speech,
@@ -305,8 +378,26 @@ def main(argv: list[str] | None = None) -> int:
     for name, items in sets.items():
         print(f"{name}: {len(items)} items", flush=True)
         results[name] = run_rows(
-            items, model, regression, steps_list, args.threads, not args.quick, args.strength
+            items,
+            model,
+            regression,
+            steps_list,
+            args.threads,
+            not args.quick,
+            args.strength,
+            args.unguarded,
         )
+        if args.reseparate and name in folders:
+            data, tag = folders[name]
+            cache = args.out / f"cache-{tag}-{Path(args.reseparate).stem}"
+            row = reseparation_row(items, data, cache, args.reseparate, args.seconds, args.limit)
+            if row is not None:
+                label = f"{args.reseparate} re-separation (stereo, whole track)"
+                results[name][label] = row
+                print(
+                    f"  {label:<36} dSDR {row['delta_sdr']:+.3f} ± "
+                    f"{row['delta_sdr_ci95']:.3f}  improved {row['improved_pct']:.0f} %"
+                )
     payload = {
         "model": str(model_path),
         "regression": str(reg_path) if regression is not None else None,
@@ -314,6 +405,8 @@ def main(argv: list[str] | None = None) -> int:
         "limit": args.limit,
         "threads": args.threads,
         "strength": args.strength,
+        "reseparate": args.reseparate,
+        "unguarded": args.unguarded,
         "command": " ".join(["benchmarks/stemprover.py", *(argv or sys.argv[1:])]),
         "sets": results,
     }

@@ -73,3 +73,34 @@ def test_benchmark_rows_on_a_generated_track(tmp_path) -> None:
         assert np.isfinite(rows[label]["delta_sdr"]), label
     assert rows["stemprover auto, 1 steps"]["steps"] == 1
     assert "| identity |" in (out / "stemprover.md").read_text()
+
+
+def test_guide_row_and_reseparation_row(tmp_path) -> None:
+    """A guided predictor adds the guide-alone row; --reseparate scores the same items separated
+    again by another model (here music4-hq), each item against its own music4-rt stem."""
+    from deepsampler.audio import read_audio
+    from deepsampler.evaluation.metrics import usdr
+
+    torch.manual_seed(0)
+    predictor = dataclasses.replace(tiny_mask_config(), sample_rate=44100, guide="music4-hq")
+    model = StemProver(dataclasses.replace(tiny_config(), sample_rate=44100, predictor=predictor))
+    path = model.save(tmp_path / "sp" / "stemprover.pt")
+    data = _track(tmp_path / "data")
+    out = tmp_path / "bench"
+    args = ["--model", str(path), "--synthetic", str(data), "--limit", "1", "--seconds", "1"]
+    args += ["--steps", "1", "--threads", "1", "--quick", "--reseparate", "music4-hq"]
+    assert bench.main([*args, "--out", str(out)]) == 0
+    result = json.loads((out / "stemprover.json").read_text())
+    rows = result["sets"]["synthetic (music4-rt outputs)"]
+    assert rows[bench.GUIDE]["steps"] == 0 and np.isfinite(rows[bench.GUIDE]["delta_sdr"])
+    label = "music4-hq re-separation (stereo, whole track)"
+    reseparated = rows[label]
+    assert reseparated["items"] == rows["identity"]["items"] == 4
+    # the first item (vocals), recomputed from the two separators' files
+    sl = bench._excerpt(int(2.0 * 44100), 1.0, 44100)
+    clean, _ = read_audio(data / "song" / "vocals.wav")
+    rt, _ = read_audio(out / "cache-synthetic" / "song" / "vocals.wav")
+    hq, _ = read_audio(out / "cache-synthetic-music4-hq" / "song" / "vocals.wav")
+    expected = usdr(clean[:, sl], hq[:, sl])[0] - usdr(clean[:, sl], rt[:, sl])[0]
+    assert abs(reseparated["per_item_delta_sdr"][0] - expected) < 2e-3
+    assert np.isfinite(reseparated["rtf"]) and reseparated["rtf"] > 0
