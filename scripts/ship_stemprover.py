@@ -48,7 +48,13 @@ def training_table(run: Path) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--run", type=Path, required=True)
-    ap.add_argument("--bench", type=Path, required=True, help="benchmarks/stemprover.py JSON")
+    ap.add_argument(
+        "--bench",
+        type=Path,
+        nargs="+",
+        required=True,
+        help="benchmarks/stemprover.py JSON files (each a section of the card's results)",
+    )
     ap.add_argument("--notes", type=Path, help="Markdown appended to the card (data, hardware)")
     ap.add_argument("--name", default="stemprover")
     ap.add_argument(
@@ -69,23 +75,25 @@ def main() -> None:
         raise SystemExit(f"--steps {args.steps}: use 0 (the predictive stage alone) or more")
     if args.steps == 0 and model.predictor is None:
         raise SystemExit("--steps 0 runs the predictive stage alone; this model has none")
-    bench = json.loads(args.bench.read_text())
+    benches = [json.loads(path.read_text()) for path in args.bench]
     STEMPROVER_DIR.mkdir(parents=True, exist_ok=True)
     dest = STEMPROVER_DIR / f"{args.name}.pt"
-    if args.steps is None:
-        shutil.copyfile(model_path, dest)
-    else:
-        model.save(dest, extra={**extra, "inference": {"steps": args.steps}})
+    # saved anew rather than copied: the current format (a guide by digest, not its weights)
+    model.save(
+        dest, extra=extra if args.steps is None else {**extra, "inference": {"steps": args.steps}}
+    )
     steps = model.config.diffusion.steps if args.steps is None else args.steps
     reg = args.run / "regression.pt"
     if reg.is_file():
         shutil.copyfile(reg, STEMPROVER_DIR / f"{args.name}-regression.pt")
     parts = ("predictor", "autoencoder", "denoiser", "control")
     params = {
-        n: sum(p.numel() for p in getattr(model, n).parameters())
+        n: sum(p.numel() for p in getattr(model, n).parameters() if p.requires_grad)
         for n in parts
         if getattr(model, n) is not None
     }
+    guide = model.predictor.config.guide if model.predictor is not None else None
+    guide_params = sum(p.numel() for p in model.predictor.guide_model.parameters()) if guide else 0
     adapters = {
         n: sum(v.numel() for k, v in model.denoiser.state_dict().items() if f".{n}." in k)
         for n in model.adapters
@@ -95,8 +103,9 @@ def main() -> None:
         "",
         "Refines a separated stem: "
         + (
-            "a predictive stage (a non-causal mask refiner reading the stem and its mixture) "
-            "estimates it first; then "
+            "a predictive stage (a non-causal mask refiner reading the stem and its mixture"
+            + (f", guided by our offline separator {guide}'s estimate" if guide else "")
+            + ") estimates it first; then "
             if model.predictor is not None
             else ""
         )
@@ -114,6 +123,12 @@ def main() -> None:
         + ", ".join(f"{n} {c / 1e6:.2f} M" for n, c in params.items())
         + ", adapters "
         + ", ".join(f"{n} {c / 1e3:.0f} k" for n, c in adapters.items())
+        + (
+            f"; the predictor's guide, {guide} ({guide_params / 1e6:.2f} M, frozen), is read "
+            "from its own shipped file (this file holds its digest)"
+            if guide
+            else ""
+        )
         + " |",
         (
             "| default | the predictive stage alone (`--steps 0`); `--steps N` adds N DDIM "
@@ -137,12 +152,20 @@ def main() -> None:
         "",
         "## Results (`benchmarks/stemprover.py`)",
         "",
-        f"Command: `.venv/bin/python {bench['command']}`; {bench['seconds_per_item']:g} s "
-        f"excerpts, {bench['limit']} tracks per set, {bench['threads']} CPU threads. ΔSDR is "
-        "refined minus unrefined whole-excerpt SDR against the true stem; high band = the top of "
-        "8 log-spaced bands.",
+        "ΔSDR is refined minus unrefined whole-excerpt SDR against the true stem; high band = "
+        "the top of 8 log-spaced bands.",
         "",
-        markdown(bench["sets"]),
+        *[
+            line
+            for bench in benches
+            for line in (
+                f"Command: `.venv/bin/python {bench['command']}`; "
+                f"{bench['seconds_per_item']:g} s excerpts, {bench['limit']} tracks per set, "
+                f"{bench['threads']} CPU threads.",
+                "",
+                markdown(bench["sets"]),
+            )
+        ],
     ]
     if args.notes and args.notes.is_file():
         card += ["## Notes", "", args.notes.read_text().rstrip(), ""]

@@ -34,9 +34,10 @@ def _row(delta: float) -> dict:
     }
 
 
-def _run(tmp_path, stages_done: list[str]):
+def _run(tmp_path, stages_done: list[str], guide: str | None = None):
     torch.manual_seed(0)
-    model = StemProver(dataclasses.replace(tiny_config(), predictor=tiny_mask_config()))
+    predictor = dataclasses.replace(tiny_mask_config(), guide=guide)
+    model = StemProver(dataclasses.replace(tiny_config(), predictor=predictor))
     model.add_adapter("bleed")
     run = tmp_path / "run"
     model.save(run / "stemprover.pt", extra={"stages_done": stages_done})
@@ -66,7 +67,11 @@ def test_ship_writes_the_model_and_a_card_with_the_predictor(tmp_path, monkeypat
     run, bench = _run(tmp_path, list(STAGES))
     monkeypatch.setattr(sys, "argv", ["ship", "--run", str(run), "--bench", str(bench)])
     ship.main()
-    assert (dest / "stemprover.pt").read_bytes() == (run / "stemprover.pt").read_bytes()
+    shipped, shipped_extra = StemProver.load(dest / "stemprover.pt")
+    original, extra = StemProver.load(run / "stemprover.pt")
+    assert shipped_extra == extra and shipped.config == original.config
+    for a, b in zip(shipped.state_dict().values(), original.state_dict().values(), strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
     card = (dest / "stemprover.md").read_text()
     assert "a predictive stage" in card
     assert "| parameters | predictor 0.0" in card and "adapters bleed" in card
@@ -121,3 +126,24 @@ def test_inference_metadata_is_checked() -> None:
     for bad in ({"steps": -1}, {"steps": "2"}, {"steps": True}, {"strength": 0.2}, [2]):
         with pytest.raises(DeepSamplerError, match="inference"):
             default_steps(model, {"inference": bad})
+
+
+def test_a_guided_models_card_names_its_guide_and_every_benchmark(tmp_path, monkeypatch) -> None:
+    from .test_mask_refiner import tiny_guide
+
+    ship = load_script("ship_stemprover")
+    dest = tmp_path / "pretrained" / "stemprover"
+    monkeypatch.setattr(ship, "STEMPROVER_DIR", dest)
+    guide = tiny_guide(tmp_path / "guide.pt")
+    run, bench = _run(tmp_path, list(STAGES), guide=guide)
+    argv = ["ship", "--run", str(run), "--bench", str(bench), str(bench), "--steps", "0"]
+    monkeypatch.setattr(sys, "argv", argv)
+    ship.main()
+    card = (dest / "stemprover.md").read_text()
+    assert f"guided by our offline separator {guide}" in card
+    assert f"the predictor's guide, {guide} (0." in card and "holds its digest" in card
+    assert card.count("Command: `.venv/bin/python benchmarks/stemprover.py") == 2
+    # the shipped file holds the refiner, not the guide's weights
+    payload = torch.load(dest / "stemprover.pt", weights_only=True)
+    assert not any(k.startswith("guide_model.") for k in payload["predictor"])
+    StemProver.load(dest / "stemprover.pt")
