@@ -211,7 +211,9 @@ def test_a_guided_model_leaves_stems_outside_its_guides_sources_alone(tmp_path, 
     assert "outside this model's domain" in skipped.extra["skipped"] and skipped.steps == 0
     # no mixture needed to leave a stem alone
     np.testing.assert_array_equal(enhancer.enhance(stem, RATE, source="noise").audio, stem)
-    for source in ("vocals", None):  # in the domain, or unknown: refined
+    mono = enhancer.enhance(stem[0], RATE, source="speech").audio
+    assert mono.shape == stem[0].shape and not np.shares_memory(mono, stem)
+    for source in ("vocals", "Vocals", None):  # in the domain, or unknown: refined
         out = enhancer.enhance(stem, RATE, mixture=mix, source=source)
         assert not np.allclose(out.audio, stem, atol=1e-3) and "skipped" not in out.extra
     # file names that name a source say it; others say nothing

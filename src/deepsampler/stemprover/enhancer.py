@@ -249,9 +249,10 @@ class Enhancer:
                     f"pass the mixture the stem was separated from"
                 )
         domain = self.domain
+        source = None if source is None else source.strip().lower()
         if source is not None and domain is not None and source not in domain:
             return EnhanceResult(
-                audio=stem[0] if mono_in else stem.copy(),
+                audio=(stem[0] if mono_in else stem).copy(),
                 sample_rate=sample_rate,
                 weights={},
                 report=None,
