@@ -14,8 +14,9 @@ control), with each adapter alone, with all four, and without the mixture (as ``
 without ``--mixture``); and the ``auto`` row again at each ``--steps`` count for the
 speed/quality trade-off. ``--reseparate MODEL`` adds the user's alternative to refining: the
 same mixtures separated again with MODEL (e.g. music4-hq), scored on the same excerpts. Each item
-is refined knowing its source, as `enhance` knows it from the file name, so a guided model leaves
-stems outside its guide's sources (speech) unchanged; ``--unguarded`` refines them anyway.
+is refined knowing its source (for the domain guard only), as `enhance` knows it from the file
+name, so a guided model leaves stems outside its guide's sources (speech) unchanged;
+``--unguarded`` refines them anyway.
 Per row: mean Delta SDR (whole-excerpt SDR, refined minus unrefined) and Delta SI-SDR with 95 %
 t-intervals, the share of items improved, per-band phase coherence and magnitude error against
 the true stem (before -> after), and the real-time factor (refining seconds / audio seconds).
@@ -38,7 +39,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from deepsampler.audio import read_audio
+from deepsampler.audio import audio_info, read_audio
 from deepsampler.evaluation.metrics import (
     band_magnitude_error,
     band_phase_coherence,
@@ -269,9 +270,7 @@ def reseparation_row(
 
 
 def _track_seconds(track: Path) -> float:
-    import soundfile as sf
-
-    return float(sf.info(str(next(track.glob("mixture.*")))).duration)
+    return audio_info(next(track.glob("mixture.*"))).seconds
 
 
 def markdown(sets: dict[str, dict[str, dict]]) -> str:
@@ -374,6 +373,9 @@ def main(argv: list[str] | None = None) -> int:
         )
     if not sets:
         ap.error("give at least one of --synthetic, --real, --speech")
+    if args.unguarded:  # a different experiment: say so in every table it makes
+        sets = {f"{name}, unguarded": items for name, items in sets.items()}
+        folders = {f"{name}, unguarded": f for name, f in folders.items()}
     results = {}
     for name, items in sets.items():
         print(f"{name}: {len(items)} items", flush=True)

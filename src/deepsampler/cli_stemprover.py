@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from deepsampler.errors import DeepSamplerError
+from deepsampler.sources import KNOWN_SOURCES
 
 
 def _say(quiet: bool):
@@ -205,6 +206,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     enh.add_argument("--device", default="cpu", help="cpu or cuda (default: %(default)s)")
     enh.add_argument(
         "--source",
+        choices=KNOWN_SOURCES,
         help="the stem's source (default: the file's name when it names one, e.g. vocals.wav); "
         "a model guided by a music separator leaves stems of other sources (speech, noise, "
         "...) unchanged",

@@ -104,3 +104,12 @@ def test_guide_row_and_reseparation_row(tmp_path) -> None:
     expected = usdr(clean[:, sl], hq[:, sl])[0] - usdr(clean[:, sl], rt[:, sl])[0]
     assert abs(reseparated["per_item_delta_sdr"][0] - expected) < 2e-3
     assert np.isfinite(reseparated["rtf"]) and reseparated["rtf"] > 0
+    # --unguarded: the guide refines every item whatever its source, and the tables say so
+    unguarded = out.parent / "bench-unguarded"
+    args = ["--model", str(path), "--synthetic", str(data), "--limit", "1", "--seconds", "1"]
+    args += ["--steps", "1", "--threads", "1", "--quick", "--unguarded", "--out", str(unguarded)]
+    assert bench.main(args) == 0
+    result = json.loads((unguarded / "stemprover.json").read_text())
+    assert result["unguarded"] and list(result["sets"]) == [
+        "synthetic (music4-rt outputs), unguarded"
+    ]

@@ -398,6 +398,9 @@ class StemProverTrainer:
         assert model.predictor is not None, "run() skips this stage for models without one"
         net = model.predictor.train()
         params = self._trainable(net, model)
+        if net.guide_model is not None:  # freeze_all_but unfroze it: the guide stays fixed
+            net.guide_model.requires_grad_(False)
+            params = [p for p in params if p.requires_grad]
         cfg = self.config.predictor
         # separator pairs (what the predictor refines at inference); simulated ones without a cache
         kind = SEPARATOR if self.sampler.cache is not None else None
