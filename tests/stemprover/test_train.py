@@ -328,17 +328,20 @@ def test_predictor_stage_trains_first_and_feeds_the_conditional_stages(tmp_path)
         assert not np.allclose(degraded, pool.degraded, atol=1e-4)
 
 
-def test_pool_sizes_per_kind(tmp_path) -> None:
+def _pool_trainer(tmp_path, **pairs_overrides) -> StemProverTrainer:
+    """A trainer on the tiny corpus and its fake separator cache, with these pair settings."""
     import dataclasses
 
     root = write_corpus(tmp_path / "corpus")
     cache = _fake_cache(root, tmp_path / "cache")
-    pairs = dataclasses.replace(
-        _pairs(root, cache), pool_size=3, separator_pool_size=5, artifact_pool_size=2
-    )
-    trainer = StemProverTrainer(
+    pairs = dataclasses.replace(_pairs(root, cache), **pairs_overrides)
+    return StemProverTrainer(
         dataclasses.replace(_config(root), pairs=pairs), tmp_path / "run", progress=False
     )
+
+
+def test_pool_sizes_per_kind(tmp_path) -> None:
+    trainer = _pool_trainer(tmp_path, pool_size=3, separator_pool_size=5, artifact_pool_size=2)
     assert len(trainer._pool(None)) == 3  # mixed: autoencoder, base, control, regression
     assert len(trainer._pool(SEPARATOR)) == 5  # the predictor's
     assert len(trainer._pool("bleed")) == 2  # one adapter's
@@ -377,14 +380,10 @@ def test_predictor_stage_trains_the_refiner_around_a_frozen_guide(tmp_path) -> N
 def test_the_predictors_pool_may_have_its_own_segment_length(tmp_path) -> None:
     import dataclasses
 
-    root = write_corpus(tmp_path / "corpus")
-    cache = _fake_cache(root, tmp_path / "cache")
-    pairs = dataclasses.replace(
-        _pairs(root, cache), pool_size=3, segment_seconds=0.5, separator_segment_seconds=1.0
+    trainer = _pool_trainer(
+        tmp_path, pool_size=3, segment_seconds=0.5, separator_segment_seconds=1.0
     )
-    trainer = StemProverTrainer(
-        dataclasses.replace(_config(root), pairs=pairs), tmp_path / "run", progress=False
-    )
+    pairs = trainer.config.pairs
     assert trainer._pool(SEPARATOR).clean.shape[1] == RATE  # 1.0 s
     assert trainer._pool(None).clean.shape[1] == RATE // 2  # 0.5 s
     with pytest.raises(ValueError, match="needs pool_size"):
