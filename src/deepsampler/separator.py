@@ -233,12 +233,15 @@ class Separator:
         n = x.shape[-1]
         hop = self.config.hop
         out = np.zeros((len(self.sources), *x.shape), np.float32)
+        # an input shorter than one window is padded with silence to a whole window (cropped
+        # below): the model never saw a spectrum of one or two frames cut by the signal's end
+        tail = max(0, self.config.n_fft - n)
         passes = 0
         for k in range(self.shifts):
             delay = round(k * hop / self.shifts)
             for swap in (False, True) if self.flip else (False,):
                 xin = x[::-1] if swap else x
-                xin = np.pad(xin, ((0, 0), (delay, 0))) if delay else xin
+                xin = np.pad(xin, ((0, 0), (delay, tail))) if delay or tail else xin
                 wave = torch.from_numpy(np.ascontiguousarray(xin)).to(self.device)[None]
                 y = self.model(wave)[0].float().cpu().numpy()[..., delay : delay + n]
                 out += y[:, ::-1] if swap else y

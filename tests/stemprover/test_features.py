@@ -32,9 +32,9 @@ def test_shapes_and_plane_layout():
     feats = PhaseAwareSTFT(config)
     x = torch.randn(3, 2, 1000, generator=torch.Generator().manual_seed(0))
     out = feats(x)
-    assert out.shape == (3, 4, 129, 1000 // 64 + 1)
+    assert out.shape == (3, 4, 129, -(-1000 // 64) + 1)
     assert feats.phase_features(x).shape == out.shape
-    assert feats.magnitude(x).shape == (3, 2, 129, 1000 // 64 + 1)
+    assert feats.magnitude(x).shape == (3, 2, 129, -(-1000 // 64) + 1)
     # channel 1 -> planes 2 (real) and 3 (imag): |Y| = |X|^p
     spec = STFT(256, 64)(x)[:, 1]
     magnitude = torch.hypot(out[:, 2], out[:, 3])

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from deepsampler.audio.stft import ENVELOPE_FLOOR, end_pad
 from deepsampler.config import from_dict, to_dict
 from deepsampler.errors import DeepSamplerError
 from deepsampler.export.step_graph import StepGraph, state_shapes
@@ -211,7 +212,8 @@ class OnnxStreamingSeparator:
 
     def _emit(self, state: OnnxStreamState, count: int) -> None:
         w = state.ola_weight[:count]
-        done = np.where(w > 1e-11, state.ola[..., :count] / np.maximum(w, 1e-11), 0.0)
+        # as the torch engine: kept samples have an envelope >= 0.5, the floor guards the rest
+        done = state.ola[..., :count] / np.maximum(w, ENVELOPE_FLOOR)
         state.ola = np.concatenate(
             [state.ola[..., count:], np.zeros_like(state.ola[..., :count])], -1
         )
@@ -251,7 +253,9 @@ class OnnxStreamingSeparator:
 
     def flush(self, state: OnnxStreamState):
         cfg = self.config
-        pad = np.zeros((*state.inbuf.shape[:-1], cfg.n_fft // 2), np.float32)
+        # the offline STFT's pad to a whole number of hops, then its centring pad
+        tail = end_pad(state.samples_in, cfg.hop) + cfg.n_fft // 2
+        pad = np.zeros((*state.inbuf.shape[:-1], tail), np.float32)
         state.inbuf = np.concatenate([state.inbuf, pad], -1)
         self._analyse_ready(state)
         state.last_frame = state.next_frame - 1

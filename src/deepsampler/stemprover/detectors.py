@@ -31,8 +31,8 @@ bands, a null model, or the side of the distribution the artifact does not push.
   the estimates' noise.
 
 Inputs are ``[channels, samples]`` (or ``[samples]``) float arrays at ``sample_rate`` Hz; channels
-are averaged. Maps are ``[n, t]``: ``n`` bands, ``t`` frames (``samples // hop + 1``, frame ``t``
-centred on sample ``t * hop``).
+are averaged. Maps are ``[n, t]``: ``n`` bands, ``t`` frames (``ceil(samples / hop) + 1``, frame
+``t`` centred on sample ``t * hop``).
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ import numpy as np
 import torch
 
 from deepsampler.audio.bands import log_band_edges
-from deepsampler.audio.stft import STFT
+from deepsampler.audio.stft import STFT, frame_count
 from deepsampler.stemprover.degradations import ARTIFACTS
 
 _MAD_TO_SIGMA = 1.4826  # MAD of a Gaussian times this is its standard deviation
@@ -312,7 +312,7 @@ def _prepare(
             )
     edges = band_edges(config.n_fft, int(sample_rate), config.bands, config.fmin_hz)
     edges_hz = np.minimum(edges * sample_rate / config.n_fft, sample_rate / 2)
-    frames = s.shape[0] // config.hop + 1
+    frames = frame_count(s.shape[0], config.hop)
     times = np.arange(frames) * config.hop / sample_rate
     return _Setup(config, int(sample_rate), edges, edges_hz, times, s, m)
 

@@ -12,7 +12,7 @@ read than raw phase, which wraps: the instantaneous-frequency deviation (time de
 group delay (frequency derivative), both in ``[-1, 1]`` and zero in silent bins.
 
 Axis legend: ``b`` batch, ``c`` channels, ``f`` frequency bins (``n_fft // 2 + 1``), ``t`` frames
-(``samples // hop + 1``).
+(``ceil(samples / hop) + 1``).
 """
 
 from __future__ import annotations

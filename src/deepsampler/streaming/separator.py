@@ -15,6 +15,7 @@ from __future__ import annotations
 import torch
 from einops import rearrange
 
+from deepsampler.audio.stft import ENVELOPE_FLOOR, end_pad
 from deepsampler.models.deepsampler import DeepSampler
 from deepsampler.streaming.state import StreamState
 
@@ -121,9 +122,12 @@ class StreamingSeparator:
     def flush(self, state: StreamState) -> tuple[torch.Tensor, StreamState]:
         """End the stream: return its last ``latency_samples`` samples ``[b, s, c, L]``."""
         n = self.config.n_fft
-        # the offline STFT's right-hand centring pad; then synthesise the frames still waiting
+        # the offline STFT's pad to a whole number of hops and its right-hand centring pad (so
+        # the last frame is centred at or after the last sample); then synthesise the frames
+        # still waiting
+        pad = end_pad(state.samples_in, self.config.hop) + n // 2
         state.inbuf = torch.cat(
-            [state.inbuf, state.inbuf.new_zeros(*state.inbuf.shape[:-1], n // 2)], -1
+            [state.inbuf, state.inbuf.new_zeros(*state.inbuf.shape[:-1], pad)], -1
         )
         self._analyse_ready_frames(state)
         while state.next_output_frame < state.next_frame:
@@ -230,7 +234,9 @@ class StreamingSeparator:
         """Move the first ``count`` (now final) padded positions of the OLA buffer to the output
         queue, dropping the offline centring pad."""
         weight = state.ola_weight[:count]
-        done = torch.where(weight > 1e-11, state.ola[..., :count] / weight, 0.0)
+        # kept samples have an envelope >= 0.5 (see audio.stft); the floor only keeps the
+        # positions past the end of the stream, which flush drops, from dividing by ~0
+        done = state.ola[..., :count] / weight.clamp_min(ENVELOPE_FLOOR)
         state.ola = torch.cat(
             [state.ola[..., count:], torch.zeros_like(state.ola[..., :count])], -1
         )
