@@ -9,6 +9,7 @@ import pytest
 import soundfile as sf
 
 from deepsampler.cli import main
+from deepsampler.errors import DeepSamplerError
 
 SOURCES = ("vocals", "drums", "bass", "other")
 
@@ -301,3 +302,117 @@ def test_a_model_default_passes_are_in_the_summary_and_one_pass_on_request(
         "stream": "avg",
         "stream1": "avg",
     }
+
+
+# evaluate() called directly with a fake separator: no model, 8 kHz mono, no oracle rows
+
+
+class RecordingSeparate:
+    """A separator that records the tracks it is given (by length, [c, n] -> n) and raises
+    ``fail`` on call number ``fail_on`` (1-based); each source's estimate is mixture / 4."""
+
+    def __init__(self, fail_on: int | None = None, fail: BaseException | None = None):
+        self.calls: list[int] = []
+        self.fail_on, self.fail = fail_on, fail
+
+    def __call__(self, mixture: np.ndarray, sample_rate: int) -> dict[str, np.ndarray]:
+        self.calls.append(mixture.shape[-1])
+        if len(self.calls) == self.fail_on:
+            raise self.fail
+        return {s: mixture / 4 for s in SOURCES}
+
+
+def run_evaluate(data, out, separate):
+    from deepsampler.evaluation.evaluate import evaluate
+
+    return evaluate(
+        separate,
+        data,
+        out,
+        sources=SOURCES,
+        n_fft=256,
+        hop=128,
+        model_name="fake",
+        latency_ms=0.0,
+        progress=False,
+        baselines=False,
+    )
+
+
+def test_bad_last_track_refused_before_any_separation(tmp_path):
+    data = make_folder(tmp_path / "data", tracks=3, seconds=1.0, sr=8000)
+    sf.write(str(data / "track2" / "drums.wav"), np.zeros(4000), 8000, subtype="FLOAT")
+    separate = RecordingSeparate()
+    with pytest.raises(DeepSamplerError, match="track2: stems have different lengths"):
+        run_evaluate(data, tmp_path / "e", separate)
+    assert separate.calls == []
+    assert not (tmp_path / "e" / "summary.json").exists()
+
+
+def test_every_bad_track_is_named_in_one_error(tmp_path):
+    data = make_folder(tmp_path / "data", tracks=3, seconds=1.0, sr=8000)
+    (data / "track0" / "bass.wav").unlink()
+    sf.write(str(data / "track1" / "vocals.wav"), np.zeros((8000, 2)), 8000, subtype="FLOAT")
+    sf.write(str(data / "track2" / "other.wav"), np.zeros(8000), 16000, subtype="FLOAT")
+    separate = RecordingSeparate()
+    with pytest.raises(DeepSamplerError) as info:
+        run_evaluate(data, tmp_path / "e", separate)
+    message = str(info.value)
+    assert "3 of 3 track(s) cannot be evaluated" in message and "\n" not in message
+    assert "track0: track lacks stem(s) ['bass']" in message
+    assert "track1: stems have different channels" in message
+    assert "track2: stems have different sample rates" in message
+    assert separate.calls == []
+
+
+@pytest.mark.parametrize("fail", [RuntimeError("separator broke"), KeyboardInterrupt()])
+def test_failure_partway_keeps_finished_tracks_and_reraises(tmp_path, fail, capsys):
+    data = make_folder(tmp_path / "data", tracks=3, seconds=1.0, sr=8000)
+    out = tmp_path / "e"
+    out.mkdir()
+    (out / "scores.png").write_bytes(b"stale plot of an earlier run")
+    separate = RecordingSeparate(fail_on=2, fail=fail)
+    with pytest.raises(type(fail)) as info:
+        run_evaluate(data, out, separate)
+    assert info.value is fail
+    assert len(separate.calls) == 2  # the third track was never started
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["complete"] is False and summary["tracks_total"] == 3
+    reason = f"{type(fail).__name__}: {fail}" if str(fail) else type(fail).__name__
+    assert summary["failed"] == {"track1": reason}
+    assert set(summary["tracks"]) == {"track0"}
+    assert set(summary["baseline_tracks"]["mixture"]) == {"track0"}
+    # scores are over the finished track alone: its aggregate equals its own row
+    for s in SOURCES:
+        assert np.isfinite(summary["tracks"]["track0"][s]["sdr"])
+        assert summary["scores"][s]["sdr"] == summary["tracks"]["track0"][s]["sdr"]
+    assert "PARTIAL RUN" in (out / "summary.md").read_text()
+    assert "1 of 3 track(s) finished" in (out / "summary.md").read_text()
+    assert not (out / "scores.png").exists()
+    assert "stopped at track track1" in capsys.readouterr().err
+
+
+def test_failure_at_the_first_track_still_marks_the_summary_partial(tmp_path):
+    data = make_folder(tmp_path / "data", tracks=2, seconds=1.0, sr=8000)
+    out = tmp_path / "e"
+    with pytest.raises(ValueError):
+        run_evaluate(data, out, RecordingSeparate(fail_on=1, fail=ValueError("bad")))
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["complete"] is False and summary["tracks"] == {} and summary["scores"] == {}
+    assert summary["failed"] == {"track0": "ValueError: bad"}
+    assert "0 of 2 track(s) finished" in (out / "summary.md").read_text()
+
+
+def test_full_run_says_complete(tmp_path):
+    data = make_folder(tmp_path / "data", tracks=2, seconds=1.0, sr=8000)
+    out = tmp_path / "e"
+    separate = RecordingSeparate()
+    summary = run_evaluate(data, out, separate)
+    assert len(separate.calls) == 2
+    written = json.loads((out / "summary.json").read_text())
+    assert written["complete"] is True and summary["complete"] is True
+    assert written["failed"] == {} and written["tracks_total"] == 2
+    assert set(written["tracks"]) == {"track0", "track1"}
+    assert "PARTIAL" not in (out / "summary.md").read_text()
+    for png in ("scores.png", "spectrograms_best.png", "spectrograms_worst.png"):
+        assert (out / png).stat().st_size > 1000
