@@ -19,3 +19,7 @@ class CheckpointError(DeepSamplerError):
 
 class ConfigError(DeepSamplerError):
     """A configuration has unknown keys or values of the wrong type."""
+
+
+class AudioWarning(UserWarning):
+    """An input audio file reads but is not whole (e.g. truncated); the CLI shows it as a line."""

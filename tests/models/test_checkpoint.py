@@ -82,11 +82,53 @@ def test_unknown_config_key_refused(saved):
         load_checkpoint(path)
 
 
-@pytest.mark.parametrize("content", [b"not a checkpoint", b""])
-def test_foreign_files_refused(tmp_path, content):
+def _zip_of_other_files(path):
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("notes.txt", "x")
+
+
+def _wav_audio(path):
+    import numpy as np
+    import soundfile as sf
+
+    sf.write(str(path), np.zeros((100, 1)), 8000, format="WAV")
+
+
+@pytest.mark.parametrize(
+    "make,what",
+    [
+        (lambda p: p.write_text("hello\n"), "it is text"),  # torch said: KeyError '101'
+        (lambda p: p.write_bytes(b""), "it is empty"),
+        (lambda p: p.write_bytes(bytes(range(256))), "unknown content"),
+        (_zip_of_other_files, "it is a zip archive of other files"),
+        (_wav_audio, "it is wav audio"),
+    ],
+)
+def test_foreign_files_say_what_they_are(tmp_path, make, what):
     path = tmp_path / "x.pt"
-    path.write_bytes(content)
-    with pytest.raises(CheckpointError, match="not a DeepSampler checkpoint"):
+    make(path)
+    with pytest.raises(CheckpointError) as info:
+        load_checkpoint(path)
+    assert str(info.value) == (
+        f"{path}: not a DeepSampler model file (not a PyTorch checkpoint: {what}); pass a "
+        "shipped model name (see `deepsampler models`) or a .pt file written by deepsampler train"
+    )
+
+
+def test_truncated_checkpoint_is_called_truncated(saved):
+    _, path = saved
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match=r"m.pt: truncated or damaged checkpoint \(its zip"):
+        load_checkpoint(path)
+
+
+def test_pickled_objects_are_refused_without_running_code(tmp_path):
+    path = tmp_path / "obj.pt"
+    torch.save({"when": __import__("datetime").date(2020, 1, 1)}, path)
+    with pytest.raises(CheckpointError, match="a pickle that torch loads only by trusting it"):
         load_checkpoint(path)
 
 

@@ -1,26 +1,41 @@
 """Audio file reading and atomic writing (soundfile: wav, flac, ogg, mp3, aiff).
 
 Every failure becomes an :class:`AudioInputError` or :class:`OutputError` with one line that
-names the file and says what to do. Writers write to a hidden temporary name in the target folder
+names the file and says what to do; a file that reads but is cut short gives an
+:class:`AudioWarning`. Writers write to a hidden temporary name in the target folder
 and rename on success, so no half-written file is ever left under the final name.
 """
 
 from __future__ import annotations
 
 import os
+import struct
+import sys
 import tempfile
+import warnings
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import soundfile as sf
 
 from deepsampler.atomic import temp_path_beside
-from deepsampler.errors import AudioInputError, OutputError
+from deepsampler.errors import AudioInputError, AudioWarning, OutputError
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif")
 OUTPUT_FORMATS = {"wav": ("WAV", "FLOAT"), "flac": ("FLAC", "PCM_24")}
+READABLE_FORMATS = "wav, flac, ogg, mp3 or aiff"
+
+_SNIFF_BYTES = 512
+# Streaming writers (ffmpeg or arecord to a pipe) cannot seek back to fill in the data size, so
+# they leave one of these; such a size says nothing about how long the file should be.
+_PLACEHOLDER_SIZES = (0, 0x7FFFFFFF, 0xFFFFFFFF)
+# WAVE format tags whose frames all take block_align bytes: PCM, IEEE float, A-law, mu-law.
+_FIXED_FRAME_TAGS = (1, 3, 6, 7)
+_MPEG_FRAME = 1152
 
 
 @dataclass(frozen=True)
@@ -37,6 +52,111 @@ class AudioInfo:
         return self.frames / self.sample_rate
 
 
+def sniff_audio(head: bytes) -> str | None:
+    """The format a file's first bytes announce ("wav", "flac", "ogg", "mp3", "aiff"), or None.
+
+    None does not mean unreadable (libsndfile knows more formats, e.g. CAF or AU), only that the
+    bytes do not announce one of those this package documents.
+    """
+    if head[:4] in (b"RIFF", b"RIFX", b"RF64", b"BW64", b"riff"):  # riff: Sony Wave64
+        return "wav"
+    if head[:4] == b"fLaC":
+        return "flac"
+    if head[:4] == b"OggS":
+        return "ogg"
+    if head[:4] == b"FORM":
+        return "aiff"
+    if head[:3] == b"ID3" or _is_mpeg_sync(head):
+        return "mp3"
+    return None
+
+
+def _is_mpeg_sync(head: bytes) -> bool:
+    """Whether ``head`` starts with an MPEG audio frame header (11 sync bits, valid fields)."""
+    if len(head) < 3 or head[0] != 0xFF or head[1] & 0xE0 != 0xE0:
+        return False
+    layer, bitrate, rate = (head[1] >> 1) & 3, head[2] >> 4, (head[2] >> 2) & 3
+    return layer != 0 and bitrate != 15 and rate != 3
+
+
+def looks_like_text(head: bytes) -> bool:
+    """Whether ``head`` (a file's first bytes) reads as UTF-8 text: printable or white space."""
+    head = head.removeprefix(b"\xef\xbb\xbf")
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(head) - 3:  # not merely a character cut by the end of the sample
+            return False
+        text = head[: exc.start].decode("utf-8")
+    return bool(text) and all(c.isprintable() or c in "\t\n\r\f\v" for c in text)
+
+
+@contextmanager
+def _c_stderr_silenced(active: bool = True) -> Iterator[None]:
+    """Point file descriptor 2 at the null device while libsndfile opens a file.
+
+    libsndfile's MPEG decoder (libmpg123) prints notes such as "Illegal Audio-MPEG-Header" from C
+    straight to fd 2 whenever it probes a file that is not MPEG audio, which redirecting
+    sys.stderr cannot catch. What went wrong is said by this module's own one-line error or
+    warning instead. fd 2 is shared by the whole process, so this wraps only the open call.
+    """
+    saved = None
+    if active:
+        try:
+            sys.stderr.flush()  # what Python wrote so far belongs before the silence
+            saved = os.dup(2)
+        except (AttributeError, OSError, ValueError):  # no stderr, or fd 2 closed
+            saved = None
+    if saved is None:
+        yield
+        return
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(null, 2)
+        finally:
+            os.close(null)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _sniff(path: Path) -> tuple[str | None, bytes | None]:
+    """The format a regular file announces and its first bytes; refuse an empty file.
+
+    Pipes and devices are left to libsndfile unread (reading would consume or block on them),
+    shown by ``None`` bytes.
+    """
+    try:
+        if not path.is_file():
+            return None, None
+        with open(path, "rb") as f:
+            head = f.read(_SNIFF_BYTES)
+    except OSError as exc:
+        raise _open_error(path, exc) from None
+    if not head:
+        raise AudioInputError(
+            f"{path}: is empty (0 bytes), not an audio file; check the path or export it again"
+        )
+    return sniff_audio(head), head
+
+
+def _mpeg_may_probe(path: Path, kind: str | None, head: bytes | None) -> bool:
+    """Whether opening may start libmpg123, which prints to fd 2: when the bytes look like MPEG
+    or are of no sniffed format, or the name ends in .mp3 (measured: libsndfile then falls back to
+    MPEG for any bytes it does not recognise, a damaged wav header included)."""
+    return head is not None and (kind in (None, "mp3") or path.suffix.lower() == ".mp3")
+
+
+def _not_audio(path: Path, head: bytes) -> AudioInputError:
+    content = "text, not" if looks_like_text(head) else "not"
+    return AudioInputError(
+        f"{path}: not an audio file (its content is {content} {READABLE_FORMATS}); "
+        f"check the path, or export the audio as wav, flac, ogg or mp3"
+    )
+
+
 def _open_error(path: Path, exc: Exception) -> AudioInputError:
     if not path.exists():
         return AudioInputError(f"{path}: file not found; check the path")
@@ -44,22 +164,37 @@ def _open_error(path: Path, exc: Exception) -> AudioInputError:
         return AudioInputError(f"{path}: is a folder, not an audio file")
     if not os.access(path, os.R_OK):
         return AudioInputError(f"{path}: permission denied; make the file readable (chmod +r)")
-    reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    # LibsndfileError.error_string is the reason without "Error opening '<path>': " before it
+    reason = getattr(exc, "error_string", None) or str(exc)
+    reason = reason.splitlines()[0] if reason else type(exc).__name__
+    if "possibly a pipe" in reason and path.is_file():
+        # libsndfile says this for a regular file when, after no header matched, its MPEG
+        # decoder (tried for a .mp3 name or MPEG-like bytes) found no audio frames either
+        reason = "no header or audio frames it recognises"
     return AudioInputError(
         f"{path}: cannot be read as audio ({reason}); re-export it as wav, flac, ogg or mp3"
     )
 
 
-def audio_info(path: str | Path) -> AudioInfo:
-    """Header information; raises AudioInputError if missing, unreadable or empty."""
-    path = Path(path)
+def _inspect(path: Path) -> tuple[AudioInfo, bool]:
+    """Header information and whether opening the file needs fd 2 silenced."""
+    kind, head = _sniff(path)
+    quiet = _mpeg_may_probe(path, kind, head)
     try:
-        info = sf.info(str(path))
+        with _c_stderr_silenced(quiet):
+            info = sf.info(str(path))
     except Exception as exc:  # soundfile raises several types for bad files
+        if kind is None and head is not None:
+            raise _not_audio(path, head) from None
         raise _open_error(path, exc) from None
     if info.frames <= 0:
         raise AudioInputError(f"{path}: contains no audio samples (0 frames); check the export")
-    return AudioInfo(path, int(info.samplerate), int(info.channels), int(info.frames))
+    return AudioInfo(path, int(info.samplerate), int(info.channels), int(info.frames)), quiet
+
+
+def audio_info(path: str | Path) -> AudioInfo:
+    """Header information; raises AudioInputError if missing, unreadable, not audio or empty."""
+    return _inspect(Path(path))[0]
 
 
 def _check_finite(path: Path, block: np.ndarray, offset: int, sample_rate: int) -> None:
@@ -73,12 +208,20 @@ def _check_finite(path: Path, block: np.ndarray, offset: int, sample_rate: int) 
 
 
 def iter_blocks(path: str | Path, block_frames: int = 65536) -> Iterator[np.ndarray]:
-    """Yield ``[c, n]`` float32 blocks of a file, checking every sample is finite."""
+    """Yield ``[c, n]`` float32 blocks of a file, checking every sample is finite.
+
+    A file that ends before its header says it should gives an :class:`AudioWarning` once all
+    of it has been read; a file whose data cannot be decoded part way raises AudioInputError.
+    """
     path = Path(path)
-    info = audio_info(path)
+    info, quiet = _inspect(path)
     offset = 0
+    opened = False
     try:
-        with sf.SoundFile(str(path)) as f:
+        with _c_stderr_silenced(quiet):
+            f = sf.SoundFile(str(path))
+        opened = True
+        with f:
             while True:
                 data = f.read(block_frames, dtype="float32", always_2d=True)
                 if data.shape[0] == 0:
@@ -90,9 +233,127 @@ def iter_blocks(path: str | Path, block_frames: int = 65536) -> Iterator[np.ndar
     except AudioInputError:
         raise
     except Exception as exc:
-        raise _open_error(path, exc) from None
+        if not opened:
+            raise _open_error(path, exc) from None
+        # the header was read, so the data is damaged or cut (a truncated flac ends this way)
+        reason = getattr(exc, "error_string", None) or str(exc) or type(exc).__name__
+        raise AudioInputError(
+            f"{path}: damaged or truncated: decoding failed before the end of its "
+            f"{info.seconds:.2f} s ({reason.splitlines()[0]}); export or copy it again"
+        ) from None
     if offset == 0:
         raise AudioInputError(f"{path}: contains no audio samples (0 frames); check the export")
+    _warn_if_truncated(path, info, offset)
+
+
+def _warn_if_truncated(path: Path, info: AudioInfo, frames_read: int) -> None:
+    """Warn when fewer frames were read than the file's header declares."""
+    declared = _declared_frames(path, info)
+    if declared is None:
+        return
+    frames, tolerance = declared
+    if frames - frames_read > tolerance:
+        sr = info.sample_rate
+        warnings.warn(
+            f"{path}: truncated: read {frames_read} of {frames} declared frames "
+            f"({frames_read / sr:.2f} of {frames / sr:.2f} s); the rest is missing",
+            AudioWarning,
+            stacklevel=3,
+        )
+
+
+def _declared_frames(path: Path, info: AudioInfo) -> tuple[int, int] | None:
+    """The frame count a file's header declares and the shortfall to tolerate, or None.
+
+    libsndfile trims a wav or aiff header's count to the bytes present and reads to the end
+    without a word, so sf.info cannot show that such a file was cut: the count is read from the
+    header here. For flac, libsndfile's count is STREAMINFO's (exact); for mp3 it is exact only
+    when a Xing/Info/VBRI header holds it (else an estimate from the file size, too rough to
+    judge by). An ogg's length comes from its last page, so a cut ogg declares nothing.
+    """
+    try:
+        with open(path, "rb") as f:
+            kind = sniff_audio(f.read(_SNIFF_BYTES))
+            f.seek(0)
+            if kind == "wav":
+                frames = _wav_declared_frames(f)
+                return None if frames is None else (frames, 0)
+            if kind == "aiff":
+                frames = _aiff_declared_frames(f)
+                return None if frames is None else (frames, 0)
+            if kind == "flac":
+                return (info.frames, 0)
+            if kind == "mp3" and _has_mpeg_length_header(f):
+                return (info.frames, 2 * _MPEG_FRAME)  # room for decoder delay and padding
+    except (OSError, struct.error):  # an unparsable header: libsndfile's reading stands
+        return None
+    return None
+
+
+def _wav_declared_frames(f: BinaryIO) -> int | None:
+    """Frames declared by a RIFF/RIFX/RF64 WAVE file's data chunk (None: not stated)."""
+    riff = f.read(12)
+    if riff[:4] not in (b"RIFF", b"RIFX", b"RF64", b"BW64") or riff[8:12] != b"WAVE":
+        return None
+    endian = ">" if riff[:4] == b"RIFX" else "<"
+    tag = block_align = fact = data_size64 = None
+    for _ in range(64):  # a real header has a few chunks before the data
+        chunk = f.read(8)
+        if len(chunk) < 8:
+            return None
+        cid, size = chunk[:4], struct.unpack(endian + "I", chunk[4:])[0]
+        body = f.tell()
+        if cid == b"ds64":  # RF64: the 64-bit sizes the 32-bit fields cannot hold
+            data_size64 = struct.unpack("<QQ", f.read(16))[1]
+        elif cid == b"fmt ":
+            fmt = f.read(min(size, 40))
+            tag, _, _, _, block_align = struct.unpack(endian + "HHIIH", fmt[:14])
+            if tag == 0xFFFE and len(fmt) >= 26:  # extensible: the real tag opens the GUID
+                tag = struct.unpack(endian + "H", fmt[24:26])[0]
+        elif cid == b"fact":
+            fact = struct.unpack(endian + "I", f.read(4))[0]
+        elif cid == b"data":
+            if size == 0xFFFFFFFF and data_size64 is not None:
+                size = data_size64
+            elif size in _PLACEHOLDER_SIZES:
+                return None
+            if tag in _FIXED_FRAME_TAGS and block_align:
+                return size // block_align
+            return fact or None  # compressed data: only the fact chunk counts its frames
+        f.seek(body + size + (size & 1))  # chunks are padded to an even length
+    return None
+
+
+def _aiff_declared_frames(f: BinaryIO) -> int | None:
+    """Frames declared by an AIFF/AIFF-C file's COMM chunk (None: not stated)."""
+    form = f.read(12)
+    if form[:4] != b"FORM" or form[8:12] not in (b"AIFF", b"AIFC"):
+        return None
+    for _ in range(64):
+        chunk = f.read(8)
+        if len(chunk) < 8:
+            return None
+        cid, size = chunk[:4], struct.unpack(">I", chunk[4:])[0]
+        body = f.tell()
+        if cid == b"COMM":
+            return struct.unpack(">hI", f.read(6))[1] or None
+        f.seek(body + size + (size & 1))
+    return None
+
+
+def _has_mpeg_length_header(f: BinaryIO) -> bool:
+    """Whether the first MPEG frame (after any ID3v2 tag) is a Xing, Info or VBRI header, which
+    states the stream's exact length."""
+    head = f.read(10)
+    start = 0
+    if head[:3] == b"ID3" and len(head) == 10:
+        size = 0
+        for byte in head[6:10]:  # a "syncsafe" integer: 7 bits per byte
+            size = size << 7 | byte & 0x7F
+        start = 10 + size + (10 if head[5] & 0x10 else 0)  # footer flag
+    f.seek(start)
+    frame = f.read(200)
+    return _is_mpeg_sync(frame) and any(t in frame for t in (b"Xing", b"Info", b"VBRI"))
 
 
 def read_audio(path: str | Path) -> tuple[np.ndarray, int]:

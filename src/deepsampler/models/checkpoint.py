@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,10 @@ from deepsampler.models.deepsampler import DeepSampler
 FORMAT = "deepsampler.model"
 FORMAT_VERSION = 1
 MODEL_CLASSES = {"DeepSampler": (DeepSampler, ModelConfig)}
+USE_HINT = (
+    "pass a shipped model name (see `deepsampler models`) "
+    "or a .pt file written by deepsampler train"
+)
 
 
 def _package_version() -> str:
@@ -64,6 +69,59 @@ def _digest(payload: dict[str, Any]) -> str:
         h.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
         h.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
     return h.hexdigest()
+
+
+def _unreadable(path: Path, exc: Exception) -> CheckpointError:
+    """Say what a file that torch.load refused is.
+
+    torch's own reason describes its parser, not the file: "hello" gives KeyError '101' (the
+    'h' read as a pickle opcode that looks up memo entry 101, the 'e'), so the file's first bytes
+    are looked at instead.
+    """
+    from deepsampler.audio.io import looks_like_text, sniff_audio  # only this message needs them
+
+    try:
+        with open(path, "rb") as f:
+            head = f.read(512)
+    except OSError as err:
+        return CheckpointError(f"{path}: cannot be read ({err.strerror or err}); check permissions")
+    torch_reason = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else ""
+    refused_objects = "Weights only load failed" in torch_reason
+    if head.startswith(b"PK\x03\x04"):  # torch.save writes a zip archive
+        try:
+            with zipfile.ZipFile(path) as archive:
+                names = archive.namelist()
+        except (zipfile.BadZipFile, OSError):  # a cut file loses the directory at its end
+            return CheckpointError(
+                f"{path}: truncated or damaged checkpoint (its zip directory is missing or "
+                f"broken); copy or download it again"
+            )
+        is_torch = any(n.endswith("/data.pkl") for n in names)
+        what = None if is_torch else "it is a zip archive of other files"
+    elif head.startswith(b"\x80"):  # a pickle: torch's legacy format, or a plain Python pickle
+        what = None
+    elif not head:
+        what = "it is empty"
+    elif kind := sniff_audio(head):
+        what = f"it is {kind} audio"
+    elif looks_like_text(head):
+        what = "it is text"
+    else:
+        what = "unknown content"
+    if what is not None:
+        return CheckpointError(
+            f"{path}: not a DeepSampler model file (not a PyTorch checkpoint: {what}); {USE_HINT}"
+        )
+    if refused_objects:  # weights_only=True refused it: torch would have to run its code
+        return CheckpointError(
+            f"{path}: not a DeepSampler model file (a pickle that torch loads only by trusting it "
+            f"to run code, which deepsampler never does); {USE_HINT}"
+        )
+    reason = torch_reason or type(exc).__name__
+    return CheckpointError(
+        f"{path}: truncated or damaged PyTorch checkpoint (torch: {reason}); copy or download it "
+        f"again"
+    )
 
 
 @dataclass
@@ -116,10 +174,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:
-        reason = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(
-            f"{path}: not a DeepSampler checkpoint (torch could not read it safely: {reason})"
-        ) from None
+        raise _unreadable(path, exc) from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a DeepSampler checkpoint (no '{FORMAT}' header)")
     version = payload.get("format_version")
