@@ -12,6 +12,22 @@ import torch
 from deepsampler.models import DeepSampler, preset_config, save_checkpoint
 
 
+@pytest.fixture(scope="session", autouse=True)
+def onnx_cache(tmp_path_factory):
+    """ONNX exports the tests make (``stream`` defaults to the onnx engine) go to a folder of
+    the session, never the user's ~/.cache; the export of a model is shared by the tests."""
+    import os
+
+    folder = tmp_path_factory.mktemp("deepsampler-cache")
+    previous = os.environ.get("DEEPSAMPLER_CACHE")
+    os.environ["DEEPSAMPLER_CACHE"] = str(folder)
+    yield folder
+    if previous is None:
+        os.environ.pop("DEEPSAMPLER_CACHE", None)
+    else:
+        os.environ["DEEPSAMPLER_CACHE"] = previous
+
+
 @pytest.fixture(scope="session")
 def tiny_config():
     return preset_config("tiny")

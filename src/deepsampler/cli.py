@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -104,6 +105,18 @@ def _enhance_stems(enhancer, mixture: Path, result, args: argparse.Namespace, sa
         say("  " + describe_result(f"enhanced {name}", refined) + f" -> {out}")
 
 
+def _other_format_stems(folder: Path, stems: dict[str, Path], fmt: str) -> list[Path]:
+    """Stem files of another output format beside the ones just written (an earlier run)."""
+    from deepsampler.audio import OUTPUT_FORMATS
+
+    return [
+        folder / f"{name}.{other}"
+        for name in stems
+        for other in OUTPUT_FORMATS
+        if other != fmt and (folder / f"{name}.{other}").exists()
+    ]
+
+
 def cmd_separate(args: argparse.Namespace) -> int:
 
     from deepsampler.separator import Separator
@@ -115,7 +128,6 @@ def cmd_separate(args: argparse.Namespace) -> int:
         raise DeepSamplerError("no input given; pass audio files or folders (or --example)")
     _set_threads(args.threads)
     files = _collect_inputs(inputs, Path(args.output))
-    stems = [s.strip() for s in args.stems.split(",") if s.strip()] if args.stems else None
     sep = Separator(
         args.model,
         device=args.device,
@@ -126,6 +138,15 @@ def cmd_separate(args: argparse.Namespace) -> int:
         wiener=args.wiener,
         shifts=args.shifts,
         flip=args.flip,
+    )
+    if sep.model is None:
+        raise DeepSamplerError(
+            f"{args.model}: an .onnx file holds the streaming step only; stream it with "
+            "`deepsampler stream --model FILE.onnx` or separate with the model's .pt checkpoint"
+        )
+    stems = _check_stems(args.stems, sep.sources, sep.name)
+    _refuse_overwriting_inputs(
+        [f for f, _ in files], Path(args.output), stems or sep.sources, args.format
     )
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, flush=True))
     say(sep.describe())
@@ -164,6 +185,12 @@ def cmd_separate(args: argparse.Namespace) -> int:
             say(
                 f"  note: {result.clipped_samples} samples clipped to [-1, 1] for {args.format}; "
                 f"use --format wav (32-bit float) to keep them"
+            )
+        older = _other_format_stems(folder, result.stems, args.format)
+        if older:
+            say(
+                f"  note: {folder} still holds {', '.join(p.name for p in older)} from an "
+                f"earlier run in another format; they were not replaced (remove them if unwanted)"
             )
         if args.plot:
             say(f"  spectrograms: {_plot_separation(path, result, sep)}")
@@ -217,32 +244,63 @@ def _device(value: str | None) -> int | str | None:
     return int(value) if value is not None and value.isdigit() else value
 
 
-def _streaming_engine(sep, engine: str, threads: int = 0):
-    """The streaming engine for a loaded Separator's model."""
-    from deepsampler.streaming import StreamingSeparator
+def engine_kind(engine) -> str:
+    """``torch`` or ``onnx``: which streaming engine an object is."""
+    return "onnx" if type(engine).__name__.startswith("Onnx") else "torch"
 
-    if not sep.config.causal:
+
+def _check_stems(
+    value: str | None, sources: Sequence[str], model: str, option: str = "--stems"
+) -> list[str] | None:
+    """A comma-separated stem list: None when not given (all stems), else known names only;
+    an empty list (``--stems ""``) is refused rather than read as 'all'."""
+    if value is None:
+        return None
+    stems = [s.strip() for s in value.split(",") if s.strip()]
+    if not stems:
         raise DeepSamplerError(
-            f"model {sep.name} is offline (bidirectional); streaming needs a causal model"
+            f"{option} {value!r} names no stem; give some of {', '.join(sources)} "
+            f"(or leave {option} out for all)"
         )
-    if engine == "onnx":
-        from deepsampler.export.onnx_engine import OnnxStreamingSeparator
+    unknown = [s for s in stems if s not in sources]
+    if unknown:
+        raise DeepSamplerError(
+            f"{option}: unknown stem(s) {unknown}; model {model} gives {list(sources)}"
+        )
+    return stems
 
-        return OnnxStreamingSeparator.from_model(sep.model, threads=threads)
-    return StreamingSeparator(sep.model)
+
+def _refuse_overwriting_inputs(
+    inputs: Sequence[Path], output: Path, stems: Sequence[str], fmt: str
+) -> None:
+    """Refuse a run whose output would replace one of its inputs (the same file by inode, so
+    links and other spellings of the path count), before any work."""
+    existing = {}
+    for path in inputs:
+        try:
+            st = path.stat()
+        except OSError:
+            continue  # a missing input is reported when it is read
+        existing[(st.st_dev, st.st_ino)] = path
+    for track in {track_name(p) for p in inputs}:
+        for stem in stems:
+            out = output / track / f"{stem}.{fmt}"
+            try:
+                st = out.stat()
+            except OSError:
+                continue
+            if (st.st_dev, st.st_ino) in existing:
+                raise DeepSamplerError(
+                    f"{out}: this output would replace the input "
+                    f"{existing[(st.st_dev, st.st_ino)]}; choose another -o folder"
+                )
 
 
 def cmd_stream(args: argparse.Namespace) -> int:
-    import time
-
     from deepsampler.separator import Separator
-    from deepsampler.streaming.live import (
-        LiveSession,
-        ThreadedWriter,
-        list_devices,
-        open_device_stream,
-    )
+    from deepsampler.streaming.live import list_devices
     from deepsampler.streaming.processor import StreamProcessor
+    from deepsampler.streaming.recording import record_live
 
     if args.list_devices:
         print(list_devices())
@@ -253,31 +311,31 @@ def cmd_stream(args: argparse.Namespace) -> int:
         raise DeepSamplerError("--input FILE needs --output DIR (or use `deepsampler separate`)")
     if args.input_device is not None and args.output is None and args.output_device is None:
         raise DeepSamplerError("--input-device needs --output DIR and/or --output-device DEVICE")
-    _set_threads(args.threads)
+    # one frame is too little work to split over threads (issue 25: live RTF 1.55 with torch's
+    # default against 0.81 with one thread), so streaming runs on one unless told otherwise
+    threads = args.threads if args.threads is not None else 1
+    _set_threads(threads)
     # the streaming engines run one pass; a model's offline default passes do not apply here
-    sep = Separator(args.model, allow_untrained=args.allow_untrained, shifts=1, flip=False)
-    engine = _streaming_engine(sep, args.engine, args.threads)
+    sep = Separator(
+        args.model,
+        allow_untrained=args.allow_untrained,
+        downmix=args.downmix,
+        shifts=1,
+        flip=False,
+    )
+    engine = sep.streaming_engine(args.engine, threads)
     cfg = sep.config
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, flush=True))
-    say(f"{sep.describe()} | engine {args.engine}")
-    stems = [s.strip() for s in args.stems.split(",") if s.strip()] if args.stems else None
-    unknown = [s for s in (stems or []) if s not in cfg.sources]
-    if unknown:
-        raise DeepSamplerError(
-            f"unknown stem(s) {unknown}; model {sep.name} gives {list(cfg.sources)}"
-        )
+    say(f"{sep.describe()} | engine {engine_kind(engine)}, {threads} thread(s)")
+    stems = _check_stems(args.stems, cfg.sources, sep.name)
     if args.block < 0:
         raise DeepSamplerError(f"--block {args.block}: use a positive number of samples")
     block = args.block or cfg.hop
-    play = (
-        [s.strip() for s in args.play.split(",") if s.strip()] if args.play else list(cfg.sources)
-    )
-    unknown_play = [s for s in play if s not in cfg.sources]
-    if unknown_play:
-        raise DeepSamplerError(
-            f"--play: unknown stem(s) {unknown_play}; model {sep.name} gives {list(cfg.sources)}"
-        )
+    play = _check_stems(args.play, cfg.sources, sep.name, "--play") or list(cfg.sources)
     if args.input is not None:
+        _refuse_overwriting_inputs(
+            [Path(args.input)], Path(args.output), stems or cfg.sources, args.format
+        )
         processor = StreamProcessor(engine, cfg.sample_rate, cfg.hop, block, args.realtime)
         result = sep.separate_file(
             args.input,
@@ -297,53 +355,35 @@ def cmd_stream(args: argparse.Namespace) -> int:
         )
         return 0
 
-    from deepsampler.audio import AtomicAudioWriter, commit_all, ensure_writable_dir
+    def ready(folder: Path | None) -> None:
+        say(
+            f"live: latency {engine.latency_samples / cfg.sample_rate * 1000:.1f} ms + device "
+            f"buffers; block {block} samples"
+            + (f"; recording to {folder}" if folder else "")
+            + "; Ctrl-C to stop"
+        )
 
-    writers = []
-    if args.output is not None:
-        folder = ensure_writable_dir(Path(args.output) / time.strftime("live-%Y%m%d-%H%M%S"))
-        writers = [
-            AtomicAudioWriter(
-                folder / f"{s}.{args.format}", cfg.sample_rate, cfg.audio_channels, args.format
-            )
-            for s in (stems or cfg.sources)
-        ]
-    index = [cfg.sources.index(w.path.stem) for w in writers]
-
-    def write(y):
-        for w, i in zip(writers, index, strict=True):
-            w.write(y[i])
-
-    writer = ThreadedWriter(write) if writers else None  # disk I/O off the audio thread
-    session = LiveSession(
+    result = record_live(
         engine,
-        cfg.sample_rate,
-        cfg.audio_channels,
-        cfg.sources,
-        play,
-        cfg.hop,
-        on_output=writer.write if writer else None,
+        sample_rate=cfg.sample_rate,
+        channels=cfg.audio_channels,
+        sources=cfg.sources,
+        hop=cfg.hop,
+        block=block,
+        input_device=_device(args.input_device),
+        output_device=_device(args.output_device),
+        play=play,
+        output_dir=args.output,
+        stems=stems,
+        fmt=args.format,
+        seconds=args.seconds,
+        on_ready=ready,
     )
-    stream = open_device_stream(
-        session, cfg.sample_rate, block, _device(args.input_device), _device(args.output_device)
-    )
-    say(
-        f"live: latency {engine.latency_samples / cfg.sample_rate * 1000:.1f} ms + device "
-        f"buffers; block {block} samples; Ctrl-C to stop"
-    )
-    try:
-        stats = session.run(stream, args.seconds)
-        if writer is not None:
-            writer.close()
-            write(session.finish())  # the last latency_samples still in the engine
-    except BaseException:
-        for w in writers:
-            w.abort()
-        raise
-    if writers:
-        paths = commit_all(writers)
-        say(f"wrote {', '.join(str(p) for p in paths)} (delayed by the latency)")
-    say(stats.line())
+    if result.stopped_by:
+        say(f"stopped by {result.stopped_by}; kept what was recorded")
+    if result.files:
+        say(f"wrote {', '.join(str(p) for p in result.files)} (delayed by the latency)")
+    say(result.stats.line())
     return 0
 
 
@@ -352,13 +392,15 @@ def cmd_export_onnx(args: argparse.Namespace) -> int:
     from deepsampler.separator import Separator
 
     sep = Separator(args.model, allow_untrained=args.allow_untrained)
+    if sep.model is None:
+        raise DeepSamplerError(f"{args.model} is already an ONNX export; pass a .pt model")
     if not sep.config.causal:
         raise DeepSamplerError(f"model {sep.name} is offline; only causal models export to ONNX")
-    path = export_onnx(sep.model, args.output)
+    path = export_onnx(sep.model, args.output, sep.export_metadata)
     print(
         f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB): the per-frame streaming step of "
         f"{sep.name}, state as explicit inputs/outputs; STFT/iSTFT run outside the graph. "
-        f"Run it with `deepsampler stream --engine onnx --model {args.model}` or "
+        f"Run it with `deepsampler stream --model {path} --input-device N ...` or "
         f"deepsampler.export.onnx_engine.OnnxStreamingSeparator.from_file"
     )
     return 0
@@ -390,7 +432,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     label = sep.options_label()
     cfg = sep.config
     if args.stream:
-        engine = _streaming_engine(sep, "torch")
+        engine = sep.streaming_engine("auto", args.threads)
 
         def separate(mixture, sample_rate):
             return sep.separate(
@@ -559,12 +601,18 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--input-device", help="PortAudio input device (name or index)")
     st.add_argument("--output-device", help="PortAudio output device (name or index)")
     st.add_argument("--list-devices", action="store_true", help="list audio devices and exit")
-    st.add_argument("--model", default=DEFAULT_MODEL, help="causal model name or checkpoint")
+    st.add_argument(
+        "--model",
+        default=DEFAULT_MODEL,
+        help="causal model: a shipped name, a .pt checkpoint or a .onnx file written by "
+        "`deepsampler export onnx` (default: %(default)s)",
+    )
     st.add_argument(
         "--engine",
-        choices=["torch", "onnx"],
-        default="torch",
-        help="PyTorch eager or onnxruntime (default: %(default)s)",
+        choices=["auto", "torch", "onnx"],
+        default="auto",
+        help="onnxruntime or PyTorch eager; auto = onnx where onnxruntime is installed (the "
+        "faster of the two, see the README), else torch (default: %(default)s)",
     )
     st.add_argument("--stems", help="comma-separated stems to write (default: all)")
     st.add_argument("--play", help="stems summed to the output device (default: all)")
@@ -577,7 +625,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     st.add_argument("--realtime", action="store_true", help="pace a file like a live source")
     st.add_argument("--seconds", type=float, help="stop a live run after this long")
-    st.add_argument("--threads", type=int, default=0, help="CPU threads (default: torch's)")
+    st.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="CPU threads (default: 1: one frame is too little work to split; 0 = torch's choice)",
+    )
+    st.add_argument(
+        "--downmix",
+        action="store_true",
+        help="average inputs with more channels than the model takes",
+    )
     st.add_argument("--allow-untrained", action="store_true", help=argparse.SUPPRESS)
     st.add_argument("-q", "--quiet", action="store_true")
     st.set_defaults(func=cmd_stream)
@@ -743,9 +801,25 @@ def cmd_data_stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Our own warnings (a truncated file) as one line, like errors; others as Python prints
+    them."""
+    from deepsampler.errors import AudioWarning
+
+    if issubclass(category, AudioWarning):
+        print(f"deepsampler: warning: {message}", file=sys.stderr)
+    else:
+        sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    from deepsampler.interrupts import exit_status, install_stop_handlers, stop_name
+
     parser = build_parser()
     args = parser.parse_args(argv)
+    # SIGTERM / SIGHUP take Ctrl-C's path: unfinished outputs removed, a recording finalised
+    install_stop_handlers()
+    warnings.showwarning = _show_warning
     try:
         return args.func(args)
     except DeepSamplerError as exc:
@@ -772,9 +846,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         hint = f"pip install 'deepsampler[{extra[name]}]'" if name in extra else "reinstall"
         _error(f"this command needs the '{name or exc}' package: {hint}")
         return 1
-    except KeyboardInterrupt:
-        _error("interrupted")
-        return 130
+    except KeyboardInterrupt as exc:
+        _error(f"stopped by {stop_name(exc)}; unfinished outputs were removed")
+        return exit_status(exc)
 
 
 if __name__ == "__main__":

@@ -44,27 +44,16 @@ def test_export_cli_and_stream_engine_onnx(tmp_path, tiny_checkpoint, capsys):
     assert engine.config.sources == ("vocals", "drums", "bass", "other")
     song = tmp_path / "song.wav"
     write_tone(song, seconds=0.8, sr=22050)
-    for eng in ("torch", "onnx"):
-        assert (
-            main(
-                [
-                    "stream",
-                    "--engine",
-                    eng,
-                    "--input",
-                    str(song),
-                    "--output",
-                    str(tmp_path / eng),
-                    "--model",
-                    str(tiny_checkpoint),
-                    "-q",
-                ]
-            )
-            == 0
-        )
+    # issue 25: the exported file itself streams (`--model m.onnx`), as the checkpoint does
+    runs = {"torch": tiny_checkpoint, "onnx": tiny_checkpoint, "onnx-file": out}
+    for name, model in runs.items():
+        eng = name.split("-")[0]
+        args = ["stream", "--engine", eng, "--input", str(song), "--output", str(tmp_path / name)]
+        assert main([*args, "--model", str(model), "-q"]) == 0
     a, _ = sf.read(tmp_path / "torch" / "song" / "drums.wav")
-    b, _ = sf.read(tmp_path / "onnx" / "song" / "drums.wav")
-    assert np.abs(a - b).max() < 1e-3
+    for name in ("onnx", "onnx-file"):
+        b, _ = sf.read(tmp_path / name / "song" / "drums.wav")
+        assert np.abs(a - b).max() < 1e-3
 
 
 def test_export_refuses_offline_model(tmp_path, capsys):

@@ -47,7 +47,14 @@ def import_sounddevice():
 
 
 def list_devices() -> str:
-    return str(import_sounddevice().query_devices())
+    """PortAudio's device table, or a sentence saying there is none."""
+    devices = import_sounddevice().query_devices()
+    if len(devices) == 0:
+        return (
+            "no audio devices found (PortAudio sees no sound card or sound server; on Linux "
+            "check that ALSA or PulseAudio runs and that this user may use it)"
+        )
+    return str(devices)
 
 
 class LiveSession:
@@ -120,9 +127,13 @@ class LiveSession:
     def input_callback(self, indata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
         self.duplex_callback(indata, None, frames, time_info, status)
 
-    def run(self, stream: Any, seconds: float | None) -> HopStats:
+    def run(self, stream: Any, seconds: float | None, catch_stop: bool = True) -> HopStats:
         """Run ``stream`` (a started-on-enter context manager) for ``seconds`` (None: until
-        Ctrl-C or until the stream stops by itself); return the timing statistics."""
+        Ctrl-C or until the stream stops by itself); return the timing statistics.
+
+        A stop (Ctrl-C, or SIGTERM once :mod:`deepsampler.interrupts` handles it) ends the run
+        normally; with ``catch_stop=False`` it is re-raised after the stream has stopped, so
+        the caller knows why the run ended."""
         deadline = None if seconds is None else time.monotonic() + seconds
         try:
             with stream:
@@ -131,7 +142,8 @@ class LiveSession:
                         break
                     time.sleep(0.02)
         except KeyboardInterrupt:
-            pass
+            if not catch_stop:
+                raise
         except Exception as exc:  # PortAudio errors when starting or stopping the device
             raise DeepSamplerError(f"audio device: {exc}") from None
         if self.error is not None:
