@@ -10,6 +10,10 @@ machine hits all settings alike), medians over the repeats:
   RTF = total compute / audio duration, missed = hops whose compute exceeded the hop.
 
     .venv/bin/python benchmarks/threads.py --json experiments/bench/threads.json
+    .venv/bin/python benchmarks/threads.py --load 1 --json experiments/bench/threads-load1.json
+
+``--load N`` keeps N other processes spinning on the CPU meanwhile: a busy machine, where a
+thread per core has to share its core.
 
 The CLI's defaults (1 thread for streaming, the onnx engine where installed, 1 thread for offline
 separation of short files) are chosen from this table; the README quotes it.
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import platform
 import statistics
@@ -53,12 +58,21 @@ def streaming_run(engine, x: np.ndarray, hop: int, threads: int) -> tuple[float,
     return total / (x.shape[-1] / engine.config.sample_rate), missed
 
 
+def _spin(stop) -> None:
+    """A busy process: keeps one core occupied until ``stop`` is set."""
+    x = 0
+    while not stop.is_set():
+        for _ in range(100_000):
+            x += 1
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", default="music4-rt")
     ap.add_argument("--offline-seconds", type=float, nargs="+", default=[5.0, 60.0])
     ap.add_argument("--stream-seconds", type=float, default=8.0)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--load", type=int, default=0, help="busy processes meanwhile (default 0)")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     if args.repeats < 1:
@@ -86,14 +100,26 @@ def main() -> None:
                 break
     streaming = {k: [] for k in engines}
     stream_clip = clip(args.stream_seconds)
-    for _ in range(args.repeats):
-        for (s, t), runs in offline.items():
-            runs.append(offline_rtf(sep, clips[s], t))
-        for (kind, t), runs in streaming.items():
-            runs.append(streaming_run(engines[(kind, t)], stream_clip, cfg.hop, t))
+    stop = multiprocessing.Event()
+    spinners = [multiprocessing.Process(target=_spin, args=(stop,)) for _ in range(args.load)]
+    for p in spinners:
+        p.start()
+    try:
+        for _ in range(args.repeats):
+            for (s, t), runs in offline.items():
+                runs.append(offline_rtf(sep, clips[s], t))
+            for (kind, t), runs in streaming.items():
+                runs.append(streaming_run(engines[(kind, t)], stream_clip, cfg.hop, t))
+    finally:
+        stop.set()
+        for p in spinners:
+            p.join()
 
     rows = []
-    print(f"model {args.model} | {cores} cores | medians of {args.repeats} interleaved runs\n")
+    print(
+        f"model {args.model} | {cores} cores | {args.load} busy process(es) | medians of "
+        f"{args.repeats} interleaved runs\n"
+    )
     print("| mode | input | engine | threads | RTF | missed hops |")
     print("|---|---|---|---|---|---|")
     for (s, t), runs in offline.items():

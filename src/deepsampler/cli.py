@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from deepsampler.errors import DeepSamplerError
+from deepsampler.threads import offline_threads, set_threads
 
 EXAMPLE = Path(__file__).resolve().parent / "examples" / "synth_rock.flac"
 
@@ -21,16 +22,6 @@ def _error(message: str) -> None:
 def track_name(path: Path) -> str:
     """A track is named by its file, or by its folder for MUSDB18-style `<track>/mixture.wav`."""
     return path.parent.name if path.stem == "mixture" and path.parent.name else path.stem
-
-
-def _set_threads(threads: int) -> None:
-    """Apply ``--threads`` (0: torch's default) or refuse a negative count."""
-    if threads < 0:
-        raise DeepSamplerError(f"--threads {threads}: use a positive number (0 = default)")
-    if threads:
-        import torch
-
-        torch.set_num_threads(threads)
 
 
 def _collect_inputs(inputs: Sequence[str], output: Path) -> list[tuple[Path, str]]:
@@ -126,7 +117,8 @@ def cmd_separate(args: argparse.Namespace) -> int:
         inputs.append(str(EXAMPLE))
     if not inputs:
         raise DeepSamplerError("no input given; pass audio files or folders (or --example)")
-    _set_threads(args.threads)
+    threads, why = offline_threads(args.threads)
+    set_threads(threads)
     files = _collect_inputs(inputs, Path(args.output))
     sep = Separator(
         args.model,
@@ -149,7 +141,7 @@ def cmd_separate(args: argparse.Namespace) -> int:
         [f for f, _ in files], Path(args.output), stems or sep.sources, args.format
     )
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, flush=True))
-    say(sep.describe())
+    say(f"{sep.describe()} | {threads or 'default'} thread(s) ({why})")
     caveat = sep.loaded.metadata.get("caveat")
     if caveat:
         say(f"note: {caveat}")
@@ -314,7 +306,7 @@ def cmd_stream(args: argparse.Namespace) -> int:
     # one frame is too little work to split over threads (issue 25: live RTF 1.55 with torch's
     # default against 0.81 with one thread), so streaming runs on one unless told otherwise
     threads = args.threads if args.threads is not None else 1
-    _set_threads(threads)
+    set_threads(threads)
     # the streaming engines run one pass; a model's offline default passes do not apply here
     sep = Separator(
         args.model,
@@ -412,7 +404,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from deepsampler.separator import Separator
     from deepsampler.streaming.processor import StreamProcessor
 
-    _set_threads(args.threads)
+    set_threads(offline_threads(args.threads)[0])
     if args.stream and (args.shifts not in (None, 1) or args.flip or args.wiener >= 0):
         # the streaming engine runs the model alone, frame by frame: it neither averages passes
         # nor post-filters, and a summary must not carry numbers of options that never ran
@@ -432,7 +424,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     label = sep.options_label()
     cfg = sep.config
     if args.stream:
-        engine = sep.streaming_engine("auto", args.threads)
+        engine = sep.streaming_engine("auto", 1 if args.threads is None else args.threads)
 
         def separate(mixture, sample_rate):
             return sep.separate(
@@ -549,7 +541,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="wav = 32-bit float, flac = 24-bit (default: %(default)s)",
     )
     sep.add_argument("--device", default="cpu", help="cpu or cuda (default: %(default)s)")
-    sep.add_argument("--threads", type=int, default=0, help="CPU threads (default: torch's choice)")
+    sep.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="CPU threads (default: every core on an idle machine, 1 on a busy one, where more "
+        "threads only contend; 0 = torch's choice)",
+    )
     sep.add_argument(
         "--chunk-seconds",
         type=float,
@@ -664,7 +662,12 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--stream", action="store_true", help="separate through the streaming engine")
     ev.add_argument("--device", default="cpu")
     _add_offline_options(ev)
-    ev.add_argument("--threads", type=int, default=0)
+    ev.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="CPU threads (default: every core on an idle machine, 1 on a busy one)",
+    )
     ev.add_argument("--allow-untrained", action="store_true", help=argparse.SUPPRESS)
     ev.add_argument("-q", "--quiet", action="store_true")
     ev.set_defaults(func=cmd_evaluate)

@@ -48,9 +48,9 @@ def describe_result(name: str, result) -> str:
 
 
 def cmd_enhance(args: argparse.Namespace) -> int:
-    from deepsampler.cli import _set_threads
+    from deepsampler.threads import set_threads
 
-    _set_threads(args.threads)
+    set_threads(args.threads)
     say = _say(args.quiet)
     if args.mixture and len(args.stems) > 1:
         raise DeepSamplerError("--mixture applies to one stem; enhance stems one by one")
