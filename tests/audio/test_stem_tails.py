@@ -67,18 +67,34 @@ def tail_ratio(stems: np.ndarray, mixture: np.ndarray, tail: int = 30) -> float:
     return float(np.abs(stems[..., -tail:]).max() / np.abs(mixture).max())
 
 
-@pytest.mark.parametrize("name", sorted(SHIPPED))
-def test_offline_stems_have_no_end_click_for_any_length_modulo_the_hop(name):
-    model = SHIPPED[name]
+def residues(hop: int) -> list[int]:
+    """Samples short of a whole number of hops: every one where the click was (1..19) and
+    around it, and a spread over the rest (every residue runs in the slow tests)."""
+    return sorted({*range(25), hop // 3, hop // 2, hop - 2, hop - 1})
+
+
+def worst_offline_tail(model, shortfalls) -> float:
     cfg = model.config
     worst = 0.0
     with torch.inference_mode():
-        for r in range(cfg.hop):
-            length = 8 * cfg.hop - r
-            x = noise(cfg.audio_channels, length, r)
+        for r in shortfalls:
+            x = noise(cfg.audio_channels, 8 * cfg.hop - r, r)
             y = model(torch.from_numpy(x)[None])[0].numpy()
             worst = max(worst, tail_ratio(y, x))
-    # the issue's measurement: 8-256x the mixture's level before the fix
+    return worst
+
+
+@pytest.mark.parametrize("name", sorted(SHIPPED))
+def test_offline_stems_have_no_end_click_at_the_lengths_where_it_was(name):
+    # the issue's measurement: 8-256x the mixture's level before the fix (up to 647x here)
+    worst = worst_offline_tail(SHIPPED[name], residues(SHIPPED[name].config.hop))
+    assert worst < 1.5, worst
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(SHIPPED))
+def test_offline_stems_have_no_end_click_for_every_length_modulo_the_hop(name):
+    worst = worst_offline_tail(SHIPPED[name], range(SHIPPED[name].config.hop))
     assert worst < 1.5, worst
 
 
@@ -95,7 +111,7 @@ def test_streamed_stems_have_no_end_click_and_equal_offline(name):
     every residue streams in the slow test below."""
     sep = StreamingSeparator(SHIPPED[name])
     hop = sep.hop
-    for r in (0, 1, 8, 19, hop // 3, hop - 1):
+    for r in (0, 1, 8, 19, hop // 3, hop - 1):  # every residue: the slow test below
         x = noise(sep.config.audio_channels, 6 * hop - r, r)
         y = streamed(sep, x)
         with torch.inference_mode():
