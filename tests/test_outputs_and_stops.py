@@ -370,3 +370,30 @@ def test_a_truncated_input_warns_in_one_line(tmp_path, tiny_checkpoint, capsys):
     err = capsys.readouterr().err
     lines = [line for line in err.splitlines() if "truncated" in line]
     assert len(lines) == 1 and lines[0].startswith("deepsampler: warning: ")
+
+
+def test_stream_defaults_to_one_thread_and_the_fastest_engine(tmp_path, tiny_checkpoint, capsys):
+    """Issue 25 point 4: torch's default thread count missed every live deadline; one thread and
+    the onnx engine (installed with the dev extra) are the defaults."""
+    import torch
+
+    song = tmp_path / "s.wav"
+    write_tone(song, seconds=0.5)
+    torch.set_num_threads(2)
+    try:
+        code = main(
+            [
+                "stream",
+                "--input",
+                str(song),
+                "--output",
+                str(tmp_path / "o"),
+                "--model",
+                str(tiny_checkpoint),
+            ]
+        )
+        assert code == 0
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(os.cpu_count() or 1)
+    assert "engine onnx, 1 thread(s)" in capsys.readouterr().out
