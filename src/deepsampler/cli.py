@@ -679,11 +679,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="render a corpus with exact stems (MUSDB18-HQ layout)",
         description="Render a training corpus locally: music4 (vocals/drums/bass/other from "
         "music21 scores and generated songs through FluidSynth, sampled drum kits and a "
-        "synthetic singer), speech (speech/noise) or siren (siren/background). Writes "
-        "OUT/{train,valid,test}/<track>/{mixture,<source>}.wav and OUT/corpus.json. Running "
+        "synthetic singer), speech or speech-real (speech/noise) or siren (siren/background). "
+        "Writes OUT/{train,valid,test}/<track>/{mixture,<source>}.wav and OUT/corpus.json. Running "
         "the same command again resumes an interrupted run.",
     )
-    syn.add_argument("--preset", required=True, choices=["music4", "speech", "siren"])
+    syn.add_argument(
+        "--preset",
+        required=True,
+        choices=["music4", "speech", "speech-real", "siren"],
+        help="speech-real: the speech preset with real speech and real noise first, equalised",
+    )
     syn.add_argument("--out", required=True, help="corpus folder to create (or resume)")
     syn.add_argument("--hours", type=float, default=1.0, help="total hours, split 80/10/10")
     syn.add_argument("--seed", type=int, default=0)

@@ -309,3 +309,50 @@ def test_render_refuses_a_plan_with_real_files_without_a_pool(real_pool):
     )
     with pytest.raises(DeepSamplerError, match="no pool"):
         preset.render(plan, RealPool.empty())
+
+
+# --------------------------------------------------------------------------------------------
+# the speech-real variant (issue 26)
+
+
+@needs_espeak
+@needs_pool
+def test_speech_real_keeps_the_snr_and_mixes_mostly_real_material(real_pool):
+    """Realised SNR within 1 dB of the plan after the equalisers; over 40 training plans most
+    speech is real and most noise layers are real recordings; valid/test plans use only their
+    split's files (the parent's hygiene holds for the variant too)."""
+    from deepsampler.data.synth.speech_real import SpeechRealPreset
+
+    preset = SpeechRealPreset()
+    plans = [preset.plan("train", i, 3, SECONDS, real_pool) for i in range(40)]
+    real_speech = sum(p.params["speech"]["source"] == "real" for p in plans)
+    layers = [c["kind"] for p in plans for c in p.params["noise"]]
+    real_layers = sum(k.startswith("real:") or k == "babble" for k in layers)
+    assert real_speech >= 26 and real_layers > len(layers) / 2, (real_speech, real_layers)
+    for plan in plans[:3]:
+        out = preset.render(plan, real_pool)
+        assert abs(out.info["snr_realised_db"] - plan.params["snr_db"]) < 1.0
+        assert "tilt_db" in out.info["eq"]["speech"]
+    by_name = {f.path.relative_to(real_pool.root).as_posix(): f.split for f in real_pool.files}
+    for split in ("valid", "test"):
+        for i in range(6):
+            plan = preset.plan(split, i, 3, SECONDS, real_pool)
+            assert {by_name[f] for f in plan.params["real_files"]} <= {split}
+
+
+def test_equaliser_tilts_and_band_limits():
+    from deepsampler.data.synth.speech_real import apply_eq
+
+    x = np.random.default_rng(0).normal(0, 0.1, SR * 2).astype(np.float32)
+
+    def band_db(y, lo, hi):
+        spec = np.abs(np.fft.rfft(y)) ** 2
+        f = np.fft.rfftfreq(len(y), 1 / SR)
+        return 10 * np.log10(spec[(f >= lo) & (f < hi)].mean())
+
+    up = apply_eq(x, SR, {"tilt_db": 6.0})
+    assert band_db(up, 6000, 8000) - band_db(x, 6000, 8000) > 2.0  # +2.6..3 dB there
+    assert band_db(up, 100, 200) - band_db(x, 100, 200) < -2.0  # -3..-2 dB there
+    phone = apply_eq(x, SR, {"tilt_db": 0.0, "highpass_hz": 300.0, "lowpass_hz": 3400.0})
+    assert band_db(phone, 6000, 8000) < band_db(x, 6000, 8000) - 20
+    assert abs(band_db(phone, 800, 2000) - band_db(x, 800, 2000)) < 1.0

@@ -36,7 +36,7 @@ from deepsampler.data.synth.common import (
 )
 from deepsampler.errors import DeepSamplerError
 
-PRESET_NAMES = ("music4", "speech", "siren")
+PRESET_NAMES = ("music4", "speech", "speech-real", "siren")
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 FORMAT_VERSION = 1
 
@@ -51,6 +51,10 @@ def make_preset(name: str):
         from deepsampler.data.synth.speech import SpeechPreset
 
         return SpeechPreset()
+    if name == "speech-real":
+        from deepsampler.data.synth.speech_real import SpeechRealPreset
+
+        return SpeechRealPreset()
     if name == "siren":
         from deepsampler.data.synth.siren import SirenPreset
 

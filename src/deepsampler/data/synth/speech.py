@@ -548,6 +548,11 @@ class SpeechPreset:
     sources = ("speech", "noise")
     sample_rate = SR
     channels = 1
+    # the mix of material; a variant preset (speech_real.py) changes these, not the draws
+    real_speech_share = 0.5
+    noise_weights = NOISE_WEIGHTS
+    noise_real = NOISE_REAL
+    reverb_share = {"real": 0.15, "espeak": 0.35}
 
     def check(self) -> None:
         """Raise DeepSamplerError naming the Debian package if espeak-ng is missing."""
@@ -562,7 +567,7 @@ class SpeechPreset:
         real_speech = pool.select("speech", split)
         speech: dict[str, Any]
         lead = round(float(rng.uniform(0.0, 0.6)), 3)
-        if real_speech and rng.random() < 0.5:
+        if real_speech and rng.random() < self.real_speech_share:
             files = pick_files(rng, real_speech, seconds * 1.1 + 1, 12 + int(seconds / 4))
             rels = [rel_path(pool, f) for f in files]
             speech = {"source": "real", "files": rels}
@@ -586,12 +591,12 @@ class SpeechPreset:
         speech["pauses_s"] = [round(float(p), 3) for p in rng.uniform(0.15, 1.0, count)]
         speech["gains_db"] = [round(float(g), 2) for g in rng.uniform(-3, 3, count)]
         reverb = None
-        if rng.random() < (0.15 if speech["source"] == "real" else 0.35):
+        if rng.random() < self.reverb_share[speech["source"]]:
             reverb = {
                 "wet": round(float(rng.uniform(0.08, 0.4)), 3),
                 "rt60": round(float(rng.uniform(0.2, 0.9)), 3),
             }
-        noise = draw_components(rng, split, seconds, pool, NOISE_WEIGHTS, NOISE_REAL)
+        noise = draw_components(rng, split, seconds, pool, self.noise_weights, self.noise_real)
         params = {
             "speech": speech,
             "reverb": reverb,
