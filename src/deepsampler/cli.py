@@ -733,6 +733,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.set_defaults(func=cmd_train)
 
     add_parsers(sub)
+    from deepsampler.cli_transcribe import add_parser as add_transcribe_parser
+
+    add_transcribe_parser(sub)
 
     models = sub.add_parser("models", help="list the shipped models")
     models.set_defaults(func=cmd_models)
@@ -849,6 +852,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "music21": "data",
             "pyworld": "data",
             "tensorboard": "train",
+            "pocketsphinx": "transcribe",
+            "jiwer": "transcribe",
         }
         name = (exc.name or "").split(".")[0]
         hint = f"pip install 'deepsampler[{extra[name]}]'" if name in extra else "reinstall"
