@@ -85,6 +85,20 @@ def temp_path_beside(path: str | Path) -> Path:
     return Path(tmp)
 
 
+def atomic_write_bytes(data: bytes, path: str | Path) -> Path:
+    """Write ``data`` to a temporary file beside ``path`` (folders made as needed), then rename:
+    a reader, or a run killed mid-write, sees the old file or the new one, never half of one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temp_path_beside(path)
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
 def atomic_torch_save(obj: object, path: str | Path) -> Path:
     """``torch.save`` to a temporary file beside ``path``, then rename: a reader (or a run killed
     mid-write) sees the old file or the new one, never half of one."""

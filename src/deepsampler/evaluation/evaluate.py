@@ -29,7 +29,6 @@ the unprocessed mixture) are added.
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 import warnings
@@ -39,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from deepsampler.atomic import temp_path_beside
+from deepsampler.atomic import atomic_write_bytes
 from deepsampler.evaluation.metrics import museval_scores, pesq_wb, si_sdr, stoi, usdr
 from deepsampler.evaluation.oracle import ideal_ratio_mask
 from deepsampler.evaluation.tracks import Track, check_tracks, load_track
@@ -282,12 +281,7 @@ def _write_partial(out: Path, summary: dict[str, Any], track: str) -> None:
 
 def _write_text_atomic(path: Path, text: str) -> None:
     """Write then rename: a run killed mid-write leaves the old file or the new, never half."""
-    tmp = temp_path_beside(path)
-    try:
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    atomic_write_bytes(text.encode(), path)
 
 
 def _nanmedian(values: list[float]) -> float:

@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from deepsampler.atomic import temp_path_beside
+from deepsampler.atomic import atomic_write_bytes
 from deepsampler.errors import DeepSamplerError
 from deepsampler.export.onnx_engine import (
     FORMAT_VERSION,
@@ -132,13 +132,7 @@ def cached_onnx(model: DeepSampler, metadata: ExportMetadata | None = None) -> C
         return CachedExport(data, path, exported=False, seconds=time.perf_counter() - start)
     data = export_onnx_bytes(model, metadata)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = temp_path_beside(path)
-        try:
-            tmp.write_bytes(data)
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        atomic_write_bytes(data, path)
     except OSError as exc:  # read-only home, full disk, a file where the folder should be
         return CachedExport(
             data,

@@ -234,20 +234,12 @@ def export_onnx(
 ) -> Path:
     """Write the streaming step of ``model`` to ``path`` (atomically); see
     :func:`export_onnx_bytes` for ``metadata``."""
-    import os
 
-    from deepsampler.atomic import temp_path_beside
+    from deepsampler.atomic import atomic_write_bytes
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    data = export_onnx_bytes(model, metadata)  # before the temporary file: export takes seconds
-    tmp = temp_path_beside(path)
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    Path(path).parent.mkdir(parents=True, exist_ok=True)  # an unusable folder fails at once
+    # exported before the temporary file is made: export takes seconds
+    return atomic_write_bytes(export_onnx_bytes(model, metadata), path)
 
 
 @dataclass(frozen=True)
