@@ -187,6 +187,39 @@ def test_a_live_recording_stopped_by_sigterm_is_kept(tmp_path, tiny_checkpoint, 
         assert np.abs(audio).max() > 0  # finalised with what was separated, not silence
 
 
+def test_live_listeners_get_what_the_files_get_and_are_closed_once(
+    tmp_path, tiny_checkpoint, stop_handlers
+):
+    """Live captions' path: a listener sees every separated block and the engine's tail, the
+    same samples the stem files hold, and is closed once, after a SIGTERM stop too."""
+
+    class Listener:
+        def __init__(self) -> None:
+            self.blocks: list[np.ndarray] = []
+            self.closed = 0
+
+        def push(self, y: np.ndarray) -> None:
+            self.blocks.append(np.array(y, copy=True))
+
+        def close(self) -> None:
+            self.closed += 1
+
+    made: list = []
+    args = live_args(tiny_checkpoint, made)
+    listener = Listener()
+    timer = threading.Timer(0.6, os.kill, (os.getpid(), signal.SIGTERM))
+    timer.start()
+    result = record_live(
+        **args, output_dir=tmp_path, stems=["vocals"], seconds=30, listeners=[listener]
+    )
+    timer.join()
+    assert result.stopped_by == "SIGTERM" and listener.closed == 1
+    heard = np.concatenate(listener.blocks, axis=-1)  # [s, c, n]
+    vocals, _ = sf.read(result.files[0], dtype="float32")
+    assert heard.shape[-1] == made[0].fed + args["engine"].latency_samples
+    np.testing.assert_allclose(heard[0].T, vocals, atol=1e-4)  # the file is 16-bit PCM
+
+
 @pytest.mark.parametrize("where", ["open", "start"])
 def test_a_live_start_that_fails_leaves_nothing(tmp_path, tiny_checkpoint, where):
     made: list = []

@@ -10,6 +10,7 @@ the recogniser's own mistakes do not.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -315,3 +316,126 @@ def test_openai_whisper_loads_only_a_local_file(tmp_path, capsys, monkeypatch):
     assert loaded == [str(tmp_path / "whisper" / "base.en.pt")]
     assert rec.describe() == "whisper base.en (openai-whisper)"
     assert rec.transcribe(np.zeros(1600, np.float32)).empty
+
+
+# ---- stream --transcribe: live captions of the separated speech ---------------------------
+def caption_lines(stdout: str) -> tuple[list[str], list[str]]:
+    """The partial and final texts printed by ``stream --transcribe`` (not a terminal: one
+    ``kind  start-end  text`` line per event)."""
+    partials, finals = [], []
+    for line in stdout.splitlines():
+        match = re.fullmatch(r"(partial|final) +[\d.]+- *[\d.]+  (.*)", line)
+        if match:
+            (finals if match[1] == "final" else partials).append(match[2])
+    return partials, finals
+
+
+@needs_espeak
+def test_stream_captions_a_file_and_writes_its_stems(speech, tmp_path, capsys):
+    x, sr = sf.read(speech["noisy"], dtype="float32")
+    loud = tmp_path / "loud.wav"  # a stream is not rescaled: peaks at -6 dBFS, a usual level
+    sf.write(loud, 0.5 * x / np.abs(x).max(), sr)
+    out = tmp_path / "out"
+    assert run_cli("stream", "--input", loud, "--transcribe", "--output", out) == 0
+    partials, finals = caption_lines(capsys.readouterr().out)
+    assert partials, "no partial caption while the sentence went on"
+    # measured: WER 0.0 (the digits exactly); bound 0.4, as offline
+    assert jiwer.wer(DIGITS, " ".join(finals)) < 0.4, finals
+    assert sorted(p.name for p in (out / "loud").iterdir()) == ["noise.wav", "speech.wav"]
+    assert sf.info(out / "loud" / "speech.wav").frames == x.size
+
+
+@needs_espeak
+def test_stream_captions_without_output_and_bad_inputs(speech, tmp_path, capsys):
+    import threading
+
+    def writers() -> list[threading.Thread]:  # ThreadedWriter threads are named "... (_loop)"
+        return [t for t in threading.enumerate() if t.name.endswith("(_loop)")]
+
+    assert run_cli("stream", "--input", speech["silence"], "--transcribe", "-q") == 1
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == "captions: no speech recognised\n"
+
+    assert run_cli("stream", "--input", speech["corrupt"], "--transcribe", "-q") == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"deepsampler: error: {speech['corrupt']}")
+    assert writers() == []  # the recogniser's thread ended too
+
+    out = tmp_path / "out"
+    code = run_cli("stream", "--input", speech["corrupt"], "--transcribe", "--output", out)
+    assert code == 1 and not out.exists()  # no stems, no partial files, no folder
+    capsys.readouterr()
+
+    assert run_cli("stream", "--input", speech["noisy"], "--model", "siren-rt", "--transcribe") == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        "deepsampler: error: --transcribe: model siren-rt has no speech stem (it gives siren, "
+        "background); use a speech model such as speech-rt, or name one with --caption-stem"
+    ]
+    assert run_cli("stream", "--input", speech["noisy"], "--caption-stem", "speech") == 1
+    assert "--caption-stem goes with --transcribe" in capsys.readouterr().err
+
+
+def test_live_captions_feed_one_stem_in_order_and_close_once():
+    from deepsampler.streaming.captions import LiveCaptions, format_caption
+    from deepsampler.transcription import CaptionEvent
+
+    class Recorder:
+        def __init__(self) -> None:
+            self.blocks: list[np.ndarray] = []
+            self.finished = 0
+
+        def push(self, block):
+            self.blocks.append(block)
+            return [CaptionEvent("partial", str(len(self.blocks)), 0.0, 0.1)]
+
+        def finish(self):
+            self.finished += 1
+            return [CaptionEvent("final", "", 0.0, 0.2)]
+
+    shown: list[CaptionEvent] = []
+    rec = Recorder()
+    captions = LiveCaptions(1, 16000, shown.append, recogniser=rec)  # type: ignore[arg-type]
+    blocks = [np.full((2, 1, 128), i, np.float32) for i in range(50)]
+    for b in blocks:
+        captions.push(b)
+        b[:] = -1  # the caller may reuse its buffer: a copy was queued
+    events = captions.close()
+    assert captions.close() is events and rec.finished == 1
+    assert [int(b[0, 0]) for b in rec.blocks] == list(range(50))  # stem 1, in order
+    assert all(b.shape == (1, 128) for b in rec.blocks)
+    assert events == shown and [e.text for e in events[:-1]] == [str(i) for i in range(1, 51)]
+    assert format_caption(events[-1]) == "final      0.00-  0.20  (nothing)"
+    with pytest.raises(DeepSamplerError, match="after close"):
+        captions.push(blocks[0])
+
+
+def test_caption_printer_rewrites_a_terminal_line_and_logs_elsewhere():
+    import io
+
+    from deepsampler.streaming.captions import CaptionPrinter
+    from deepsampler.transcription import CaptionEvent
+
+    events = [
+        CaptionEvent("partial", "one", 0.5, 0.9),
+        CaptionEvent("partial", "one two", 0.5, 1.2),
+        CaptionEvent("final", "one two three", 0.5, 1.6),
+        CaptionEvent("partial", "uh", 2.0, 2.3),
+        CaptionEvent("final", "", 2.0, 2.5),
+    ]
+    log, tty = io.StringIO(), io.StringIO()
+    for e in events:
+        CaptionPrinter(log, tty=False)(e)
+        CaptionPrinter(tty, tty=True)(e)
+    assert log.getvalue().splitlines() == [
+        "partial    0.50-  0.90  one",
+        "partial    0.50-  1.20  one two",
+        "final      0.50-  1.60  one two three",
+        "partial    2.00-  2.30  uh",
+        "final      2.00-  2.50  (nothing)",
+    ]
+    # a terminal keeps one line per utterance with words; the empty one is cleared
+    assert tty.getvalue().split("\n") == [
+        "\r\x1b[K[  0.50] one …\r\x1b[K[  0.50] one two …\r\x1b[K[  0.50] one two three",
+        "\r\x1b[K[  2.00] uh …\r\x1b[K",
+    ]

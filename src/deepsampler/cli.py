@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -288,28 +289,49 @@ def _refuse_overwriting_inputs(
                 )
 
 
+def _close_captions(captions) -> int | None:
+    """Finish live captions: the number of utterances with words (None without captions); none
+    heard is said in one line on stderr."""
+    if captions is None:
+        return None
+    heard = sum(1 for e in captions.close() if e.kind == "final" and e.text)
+    if heard == 0:
+        print("captions: no speech recognised", file=sys.stderr, flush=True)
+    return heard
+
+
 def cmd_stream(args: argparse.Namespace) -> int:
-    from deepsampler.separator import Separator
+    from deepsampler.cli_transcribe import DEFAULT_SEPARATOR as CAPTION_MODEL
+    from deepsampler.separator import DEFAULT_MODEL, Separator
     from deepsampler.streaming.live import list_devices
-    from deepsampler.streaming.processor import StreamProcessor
-    from deepsampler.streaming.recording import record_live
 
     if args.list_devices:
         print(list_devices())
         return 0
+    if args.caption_stem is not None and not args.transcribe:
+        raise DeepSamplerError("--caption-stem goes with --transcribe")
     if (args.input is None) == (args.input_device is None):
         raise DeepSamplerError("give one of --input FILE or --input-device DEVICE")
-    if args.input is not None and args.output is None:
-        raise DeepSamplerError("--input FILE needs --output DIR (or use `deepsampler separate`)")
-    if args.input_device is not None and args.output is None and args.output_device is None:
-        raise DeepSamplerError("--input-device needs --output DIR and/or --output-device DEVICE")
+    if args.input is not None and args.output is None and not args.transcribe:
+        raise DeepSamplerError(
+            "--input FILE needs --output DIR and/or --transcribe (or use `deepsampler separate`)"
+        )
+    if (
+        args.input_device is not None
+        and args.output is None
+        and args.output_device is None
+        and not args.transcribe
+    ):
+        raise DeepSamplerError(
+            "--input-device needs --output DIR, --output-device DEVICE and/or --transcribe"
+        )
     # one frame is too little work to split over threads (issue 25: live RTF 1.55 with torch's
     # default against 0.81 with one thread), so streaming runs on one unless told otherwise
     threads = args.threads if args.threads is not None else 1
     set_threads(threads)
     # the streaming engines run one pass; a model's offline default passes do not apply here
     sep = Separator(
-        args.model,
+        args.model or (CAPTION_MODEL if args.transcribe else DEFAULT_MODEL),
         allow_untrained=args.allow_untrained,
         downmix=args.downmix,
         shifts=1,
@@ -324,28 +346,79 @@ def cmd_stream(args: argparse.Namespace) -> int:
         raise DeepSamplerError(f"--block {args.block}: use a positive number of samples")
     block = args.block or cfg.hop
     play = _check_stems(args.play, cfg.sources, sep.name, "--play") or list(cfg.sources)
-    if args.input is not None:
+    captions = None
+    if args.transcribe:
+        from deepsampler.streaming.captions import CaptionPrinter, LiveCaptions, caption_stem
+
+        stem = caption_stem(cfg.sources, sep.name, args.caption_stem)
+        printer = CaptionPrinter()
+        captions = LiveCaptions(cfg.sources.index(stem), cfg.sample_rate, printer)
+        say(f"captions of the {stem} stem (PocketSphinx)")
+    try:
+        if args.input is not None:
+            return _stream_file(args, sep, engine, block, stems, captions, say)
+        return _stream_live(args, sep, engine, block, stems, play, captions, say)
+    except BaseException:
+        if captions is not None:
+            captions.abort()  # its audio is moot: the thread ends without decoding the rest
+        raise
+
+
+def _stream_file(args: argparse.Namespace, sep, engine, block: int, stems, captions, say) -> int:
+    """``stream --input FILE``: stems to ``--output`` and/or captions; status 1 when captions
+    alone were asked for and no speech was recognised."""
+    from deepsampler.streaming.processor import StreamProcessor
+
+    cfg = sep.config
+    if args.output is not None:
         _refuse_overwriting_inputs(
             [Path(args.input)], Path(args.output), stems or cfg.sources, args.format
         )
-        processor = StreamProcessor(engine, cfg.sample_rate, cfg.hop, block, args.realtime)
+    processor = StreamProcessor(
+        engine,
+        cfg.sample_rate,
+        cfg.hop,
+        block,
+        args.realtime,
+        on_output=captions.push if captions else None,
+    )
+    if args.output is not None:
         result = sep.separate_file(
             args.input,
             args.output,
             stems=stems,
             fmt=args.format,
-            progress=not args.quiet,
+            # captions print on stdout as they come: a bar beside them would garble both
+            progress=not args.quiet and captions is None,
             processor=processor,
         )
-        say(
-            f"{result.track}: {result.audio_seconds:.1f} s streamed in {result.compute_seconds:.2f}"
-            f" s -> {Path(args.output) / result.track} (stems aligned: latency removed)"
-        )
-        say(
-            f"latency {engine.latency_samples / cfg.sample_rate * 1000:.1f} ms | "
-            f"{processor.stats.line()}"
-        )
-        return 0
+        seconds, compute = result.audio_seconds, result.compute_seconds
+        where = f" -> {Path(args.output) / result.track} (stems aligned: latency removed)"
+    else:
+        from deepsampler.audio import read_audio
+
+        x, sr = read_audio(args.input)
+        start = time.perf_counter()
+        sep.separate(x, sr, processor=processor)
+        seconds, compute = x.shape[-1] / sr, time.perf_counter() - start
+        where = ""
+    heard = _close_captions(captions)
+    say(f"{Path(args.input).name}: {seconds:.1f} s streamed in {compute:.2f} s{where}")
+    say(
+        f"latency {engine.latency_samples / cfg.sample_rate * 1000:.1f} ms | "
+        f"{processor.stats.line()}"
+    )
+    return 1 if heard == 0 and args.output is None else 0
+
+
+def _stream_live(
+    args: argparse.Namespace, sep, engine, block: int, stems, play, captions, say
+) -> int:
+    """``stream --input-device``: until ``--seconds`` or a stop; stems played, written and
+    captioned."""
+    from deepsampler.streaming.recording import record_live
+
+    cfg = sep.config
 
     def ready(folder: Path | None) -> None:
         say(
@@ -370,7 +443,9 @@ def cmd_stream(args: argparse.Namespace) -> int:
         fmt=args.format,
         seconds=args.seconds,
         on_ready=ready,
+        listeners=[captions] if captions else [],
     )
+    _close_captions(captions)
     if result.stopped_by:
         say(f"stopped by {result.stopped_by}; kept what was recorded")
     if result.files:
@@ -509,6 +584,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from deepsampler import __version__
     from deepsampler.cli_stemprover import add_enhance_options, add_parsers
+    from deepsampler.cli_transcribe import DEFAULT_SEPARATOR as CAPTION_MODEL
     from deepsampler.separator import DEFAULT_MODEL
 
     parser = argparse.ArgumentParser(
@@ -601,9 +677,9 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--list-devices", action="store_true", help="list audio devices and exit")
     st.add_argument(
         "--model",
-        default=DEFAULT_MODEL,
         help="causal model: a shipped name, a .pt checkpoint or a .onnx file written by "
-        "`deepsampler export onnx` (default: %(default)s)",
+        f"`deepsampler export onnx` (default: {DEFAULT_MODEL}; with --transcribe, "
+        f"{CAPTION_MODEL})",
     )
     st.add_argument(
         "--engine",
@@ -623,6 +699,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     st.add_argument("--realtime", action="store_true", help="pace a file like a live source")
     st.add_argument("--seconds", type=float, help="stop a live run after this long")
+    st.add_argument(
+        "--transcribe",
+        action="store_true",
+        help="live captions: the speech stem, as it is separated, into PocketSphinx; partial "
+        "and final lines on stdout (times in seconds of the stream)",
+    )
+    st.add_argument(
+        "--caption-stem",
+        help="stem to caption (default: the model's speech or vocals stem)",
+    )
     st.add_argument(
         "--threads",
         type=int,

@@ -5,6 +5,7 @@ write path whether it separates offline in chunks or streams hop by hop."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -18,7 +19,9 @@ class StreamProcessor:
     separated ``[s, c, n]`` samples aligned with the input (the engine's fixed latency removed).
 
     With ``realtime``, each piece is processed no earlier than it would arrive from a live
-    source (pacing), so the timing statistics show what a live run would see.
+    source (pacing), so the timing statistics show what a live run would see. ``on_output``,
+    if given, also receives every aligned output block (e.g. live captions), as a live
+    session's ``on_output`` does.
     """
 
     def __init__(
@@ -28,12 +31,14 @@ class StreamProcessor:
         hop: int,
         block: int | None = None,
         realtime: bool = False,
+        on_output: Callable[[np.ndarray], None] | None = None,
     ) -> None:
         self.engine = engine
         self.state = engine.init_state()
         self.block = block or hop
         self.sample_rate = sample_rate
         self.realtime = realtime
+        self.on_output = on_output
         self.stats = HopStats(sample_rate, hop)
         self._to_skip = engine.latency_samples
         self._pending: np.ndarray | None = None
@@ -43,7 +48,11 @@ class StreamProcessor:
     def _trim(self, y: np.ndarray) -> list[np.ndarray]:
         skip = min(self._to_skip, y.shape[-1])
         self._to_skip -= skip
-        return [y[..., skip:]] if y.shape[-1] > skip else []
+        if y.shape[-1] <= skip:
+            return []
+        if self.on_output is not None:
+            self.on_output(y[..., skip:])
+        return [y[..., skip:]]
 
     def _run(self, x: np.ndarray) -> list[np.ndarray]:
         if self.realtime:

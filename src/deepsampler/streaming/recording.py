@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -28,6 +28,15 @@ from deepsampler.audio import (
 from deepsampler.interrupts import deferred_stops, signal_name, stop_name
 from deepsampler.streaming.live import Engine, LiveSession, ThreadedWriter, open_device_stream
 from deepsampler.streaming.stats import HopStats
+
+
+class BlockListener(Protocol):
+    """Something else fed the separated stream (live captions): ``push`` gets each ``[s, c, n]``
+    block from the audio callback and must return at once; ``close`` ends it after the run."""
+
+    def push(self, y: np.ndarray) -> Any: ...
+
+    def close(self) -> Any: ...
 
 
 @dataclass
@@ -56,6 +65,7 @@ def record_live(
     seconds: float | None = None,
     open_stream: Callable[..., Any] = open_device_stream,
     on_ready: Callable[[Path | None], None] | None = None,
+    listeners: Sequence[BlockListener] = (),
 ) -> LiveResult:
     """Separate ``input_device`` live until ``seconds`` pass or a stop (Ctrl-C, SIGTERM).
 
@@ -68,6 +78,8 @@ def record_live(
             delayed by the engine's latency; None writes nothing.
         open_stream: how the device stream is opened (a fake one in tests).
         on_ready: called with the recording folder once the device is open and files exist.
+        listeners: also fed every separated block, the engine's tail included, and closed
+            when the run ends (after a stop too).
     """
     sources = tuple(sources)
     session = LiveSession(
@@ -94,7 +106,13 @@ def record_live(
                 w.write(y[i])
 
         writer = ThreadedWriter(write) if writers else None  # disk I/O off the audio thread
-        session.on_output = writer.write if writer else None
+        outputs = ([writer.write] if writer else []) + [w.push for w in listeners]
+
+        def output(y: np.ndarray) -> None:
+            for out in outputs:
+                out(y)
+
+        session.on_output = output if outputs else None
         if on_ready is not None:
             on_ready(folder)
         stopped_by = None
@@ -108,9 +126,16 @@ def record_live(
             files: list[Path] = []
             if writer is not None:
                 writer.close()
+            if outputs:
                 tail = session.finish()  # the last latency_samples still in the engine
                 if tail is not None:
-                    write(tail)
+                    if writers:
+                        write(tail)
+                    for listener in listeners:
+                        listener.push(tail)
+            for listener in listeners:
+                listener.close()
+            if writers:
                 files = commit_all(writers)
         if late_stops and stopped_by is None:
             stopped_by = signal_name(late_stops[0])
