@@ -238,6 +238,20 @@ def test_resume_with_another_config_is_refused(corpus, tmp_path):
     assert done.finished
 
 
+def test_a_run_from_before_a_new_config_field_resumes(corpus, tmp_path):
+    """A field added to the config since a run began (loss.si_sdr, issue 26) reads as its
+    default; set to anything else, it is a change and is refused."""
+    config = load_train_config(write_yaml(tmp_path / "c.yaml", base_config(corpus, steps=3)))
+    Trainer(config, tmp_path / "run", max_steps=1, progress=False).run()
+    path = tmp_path / "run" / "checkpoints" / "last.pt"
+    state = torch.load(path, weights_only=False)
+    del state["config"]["loss"]["si_sdr"]
+    torch.save(state, path)
+    with pytest.raises(ConfigError, match="another config.*loss.si_sdr"):
+        Trainer(config.replace(loss=config.loss.__class__(si_sdr=0.01)), tmp_path / "run").run()
+    assert Trainer(config, tmp_path / "run", progress=False).run().finished
+
+
 def run_cli(*args: str, env: dict | None = None, **kw) -> subprocess.Popen:
     return subprocess.Popen(
         [str(VENV_BIN / "deepsampler"), *args],

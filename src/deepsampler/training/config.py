@@ -45,11 +45,13 @@ class LossConfig:
     waveform_l1: float = 1.0
     multires_stft: float = 0.0
     stft_resolutions: tuple[int, ...] = (2048, 512)
+    # weight per dB of minus the SI-SDR (0.01 makes 10 dB about the size of a typical L1 term)
+    si_sdr: float = 0.0
 
     def __post_init__(self) -> None:
-        if self.waveform_l1 < 0 or self.multires_stft < 0:
+        if self.waveform_l1 < 0 or self.multires_stft < 0 or self.si_sdr < 0:
             raise ValueError("loss weights must be >= 0")
-        if self.waveform_l1 == 0 and self.multires_stft == 0:
+        if self.waveform_l1 == 0 and self.multires_stft == 0 and self.si_sdr == 0:
             raise ValueError("at least one loss weight must be > 0")
         if self.multires_stft and (
             not self.stft_resolutions or any(n < 16 for n in self.stft_resolutions)

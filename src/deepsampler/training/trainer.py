@@ -32,7 +32,7 @@ from torch.optim.swa_utils import AveragedModel
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from deepsampler.config import to_dict
+from deepsampler.config import from_dict, to_dict
 from deepsampler.data.dataset import StemDataset
 from deepsampler.errors import ConfigError
 from deepsampler.models.checkpoint import load_checkpoint, save_checkpoint
@@ -210,6 +210,11 @@ class Trainer:
         if self.state_path.is_file():
             state = load_state(self.state_path, self.device)
             before = state["config"]
+            try:
+                # a field added since the run began reads as its default, not as a change
+                before = to_dict(from_dict(TrainConfig, before))
+            except ConfigError:
+                pass  # a field since removed or retyped: compared as stored, so it differs
             diffs = [
                 d
                 for d in _config_differences(before, to_dict(self.config))
@@ -325,6 +330,10 @@ class Trainer:
             total = total + lc.multires_stft * losses.multisrc_multires_stft(
                 estimate, stems, tuple(lc.stft_resolutions)
             )
+        if lc.si_sdr:
+            total = total + lc.si_sdr * losses.multisrc_neg_si_sdr(
+                estimate, stems, self.config.data.silence_db
+            )
         return total
 
     def _train_step(self, batch: dict[str, torch.Tensor]) -> tuple[float, float]:
@@ -385,6 +394,7 @@ class Trainer:
             "sdr": result["sdr"],
             "per_source": result["per_source"],
             "mixture_sdr": result["mixture_sdr"],
+            "si_sdr": result["si_sdr"],
             "best": improved,
         }
         with (self.run_dir / "metrics.jsonl").open("a") as fh:
