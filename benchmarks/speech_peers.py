@@ -123,12 +123,13 @@ def score(
     }
 
 
-def items_of(dirs: list[Path], limit: int | None) -> list[Path]:
-    """The item folders of every DIR (the first ``limit`` of each), all checked first."""
+def items_of(dirs: list[Path], limit: int | None) -> list[tuple[Path, Path]]:
+    """``(DIR, item folder)`` for the items of every DIR (the first ``limit`` of each), all
+    checked first."""
     items = []
     for d in dirs:
         folders = check_tracks(d, ("speech",))
-        items += folders[:limit] if limit else folders
+        items += [(d, f) for f in (folders[:limit] if limit else folders)]
     return items
 
 
@@ -160,17 +161,18 @@ def aggregate(system: System, rows: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def markdown(aggregates: list[dict[str, Any]], n_items: int) -> str:
-    """One row per system, the mixture first; a caption says what WER is measured against."""
+def markdown(aggregates: list[dict[str, Any]], n_items: int, where: str = "") -> str:
+    """One row per system, the mixture first; a caption says what WER is measured against
+    (and ``where`` the items come from)."""
 
     def f(v: float | None, fmt: str) -> str:
         return "—" if v is None else format(v, fmt)
 
     lines = [
-        f"Speech enhancement on {n_items} item(s). WER reference: PocketSphinx's transcript of "
-        "the clean speech (so 'clean' is 0 by construction); WER = total errors / total "
-        "reference words. SI-SDR, PESQ-WB, STOI: means over items. RTF: compute / audio "
-        "seconds, one thread. Latency: peers' delay measured by cross-correlation.",
+        f"Speech enhancement on {n_items} item(s){where}. WER reference: PocketSphinx's "
+        "transcript of the clean speech (so 'clean' is 0 by construction); WER = total "
+        "errors / total reference words. SI-SDR, PESQ-WB, STOI: means over items. RTF: "
+        "compute / audio seconds, one thread. Latency: peers' delay measured by cross-correlation.",
         "",
         "| system | latency (ms) | RTF 1 thread | SI-SDR (dB) | SI-SDRi (dB) | PESQ-WB | STOI "
         "| WER |",
@@ -248,7 +250,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
     systems.append(System("clean", "clean", 0.0, "the reference itself"))
     per_system: dict[str, list[dict[str, Any]]] = {s.name: [] for s in systems}
     records = []
-    for folder in tqdm(items, desc="items", unit="item", file=sys.stderr):
+    for data_dir, folder in tqdm(items, desc="items", unit="item", file=sys.stderr):
         track = load_track(folder, ("speech",))
         sr = track.sample_rate
         mixture = track.mixture.mean(axis=0).astype(np.float32)  # mono, as the models take it
@@ -257,7 +259,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
         mixture_si_sdr = float(si_sdr(speech[None], mixture[None])[0])
         record: dict[str, Any] = {
             "item": folder.name,
-            "dir": str(folder.parent),
+            "dir": str(data_dir),
             "seconds": len(mixture) / sr,
             "reference_transcript": reference_text,
             "systems": {},
@@ -285,6 +287,14 @@ def run(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
             per_system[system.name].append(row)
         records.append(record)
     aggregates = [aggregate(s, per_system[s.name]) for s in systems]
+    # the acceptance is per set: each DIR on its own too (RTF stays the pooled one)
+    per_set = {}
+    tables = [markdown(aggregates, len(records), " (all sets)" if len(args.dirs) > 1 else "")]
+    if len(args.dirs) > 1:
+        for d in args.dirs:
+            mine = [r for r in records if r["dir"] == str(d)]
+            per_set[str(d)] = [aggregate(s, [r["systems"][s.name] for r in mine]) for s in systems]
+            tables.append(markdown(per_set[str(d)], len(mine), f" of {d}"))
     return {
         "command": shlex.join([Path(sys.executable).name, *argv]),
         "data": [str(d) for d in args.dirs],
@@ -294,8 +304,9 @@ def run(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
         "versions": versions(),
         "notes": notes,
         "systems": aggregates,
+        "per_set": per_set,
         "items": records,
-        "table": markdown(aggregates, len(records)),
+        "table": "\n".join(tables),
     }
 
 

@@ -178,7 +178,10 @@ def test_benchmark_end_to_end(speech_folder, tmp_path, capsys):
         pytest.importorskip(pkg)
     bench = load_benchmark()
     out = tmp_path / "out.json"
-    argv = [str(speech_folder), "--peers", "rnnoise,noisereduce", "--engine", "torch"]
+    other = tmp_path / "other"  # a second set: its item1 alone, the first set's item0 alone
+    shutil.copytree(speech_folder / "item1", other / "item1")
+    argv = [str(speech_folder), str(other), "--limit", "1"]
+    argv += ["--peers", "rnnoise,noisereduce", "--engine", "torch"]
     assert bench.main([*argv, "--json", str(out)]) == 0
     table = capsys.readouterr().out
     data = json.loads(out.read_text())
@@ -201,6 +204,14 @@ def test_benchmark_end_to_end(speech_folder, tmp_path, capsys):
         item["systems"]["RNNoise"]
     )
     assert item["systems"]["RNNoise"]["check_lag_ms"] == 0  # its delay was removed
+    # each set on its own too, in the JSON and as a table
+    assert list(data["per_set"]) == [str(speech_folder), str(other)]
+    assert [r["dir"] for r in data["items"]] == list(data["per_set"])
+    for name, rows in data["per_set"].items():
+        assert [r["system"] for r in rows] == names and rows[0]["items"] == 1
+        assert f"1 item(s) of {name}" in table
+    pooled = agg["speech-rt (torch)"]["errors"]
+    assert pooled == sum(rows[1]["errors"] for rows in data["per_set"].values())
 
 
 def test_benchmark_bad_input_is_one_line(speech_folder, tmp_path, capsys):
