@@ -53,8 +53,19 @@ from deepsampler.training.transfer import transfer_weights
 from deepsampler.training.validate import validate
 
 # Keys a resumed run may change: they do not touch what is computed, only how it is run.
+# how a run is carried out, not what it trains: these may change between resumes. init_from
+# only seeds step 0 (a resumed run's weights come from its own state), so a stage's starting
+# checkpoint may move, e.g. from a run folder into stages/ where the next session finds it.
 RESUMABLE_CHANGES = frozenset(
-    {"num_workers", "threads", "log_every", "valid_every", "checkpoint_every", "audio_examples"}
+    {
+        "num_workers",
+        "threads",
+        "log_every",
+        "valid_every",
+        "checkpoint_every",
+        "audio_examples",
+        "init_from",
+    }
 )
 
 
@@ -156,7 +167,8 @@ class Trainer:
         torch.manual_seed(cfg.seed)  # same initial weights on every rank (DDP checks)
         np.random.seed(cfg.seed)
         self.model = DeepSampler(self.model_config).to(self.device)
-        if cfg.init_from:
+        # a resumed run's weights come from its state: init_from seeds step 0 only
+        if cfg.init_from and not self.state_path.is_file():
             loaded = load_checkpoint(resolve_model(cfg.init_from))
             try:
                 resampled = transfer_weights(loaded.model.state_dict(), self.model)
