@@ -14,6 +14,8 @@ TORCH_PIN="torch==2.13.0"
 APT_LISTS=(packaging/apt-packages.txt)
 # the corpus synthesiser's packages come with the data extra (and dev, whose tests render)
 [[ ",$EXTRAS," =~ ,(data|dev), ]] && APT_LISTS+=(packaging/apt-data.txt)
+# real siren recordings (held-out streams, siren training), with the data extra only
+[[ ",$EXTRAS," =~ ,data, ]] && APT_LISTS+=(packaging/apt-sirens.txt)
 # the live-audio test's private PulseAudio server (null sink, ALSA pulse plugin) comes with dev
 [[ ",$EXTRAS," =~ ,dev, ]] && APT_LISTS+=(packaging/apt-dev.txt)
 mapfile -t APT_PKGS < <(cat "${APT_LISTS[@]}" | sed -e 's/#.*//' -e 's/[[:space:]]*$//' -e '/^$/d')
