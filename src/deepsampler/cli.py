@@ -301,6 +301,7 @@ def _close_captions(captions) -> int | None:
 
 
 def cmd_stream(args: argparse.Namespace) -> int:
+    from deepsampler.cli_detect import check_stream_separator, live_alerts, stream_detector
     from deepsampler.cli_transcribe import DEFAULT_SEPARATOR as CAPTION_MODEL
     from deepsampler.separator import DEFAULT_MODEL, Separator
     from deepsampler.streaming.live import list_devices
@@ -312,35 +313,46 @@ def cmd_stream(args: argparse.Namespace) -> int:
         raise DeepSamplerError("--caption-stem goes with --transcribe")
     if (args.input is None) == (args.input_device is None):
         raise DeepSamplerError("give one of --input FILE or --input-device DEVICE")
-    if args.input is not None and args.output is None and not args.transcribe:
+    listening = args.transcribe or args.detect
+    if args.input is not None and args.output is None and not listening:
         raise DeepSamplerError(
-            "--input FILE needs --output DIR and/or --transcribe (or use `deepsampler separate`)"
+            "--input FILE needs --output DIR, --transcribe and/or --detect (or use "
+            "`deepsampler separate`)"
         )
     if (
         args.input_device is not None
         and args.output is None
         and args.output_device is None
-        and not args.transcribe
+        and not listening
     ):
         raise DeepSamplerError(
-            "--input-device needs --output DIR, --output-device DEVICE and/or --transcribe"
+            "--input-device needs --output DIR, --output-device DEVICE, --transcribe and/or "
+            "--detect"
         )
+    # the detector first: a missing or wrong one fails before the stream starts
+    detector = stream_detector(args)
     # one frame is too little work to split over threads (issue 25: live RTF 1.55 with torch's
     # default against 0.81 with one thread), so streaming runs on one unless told otherwise
     threads = args.threads if args.threads is not None else 1
     set_threads(threads)
+    # with --detect, the separator whose stems the detector reads (and was trained on)
+    default = detector.settings.separator if detector is not None else None
     # the streaming engines run one pass; a model's offline default passes do not apply here
     sep = Separator(
-        args.model or (CAPTION_MODEL if args.transcribe else DEFAULT_MODEL),
+        args.model or default or (CAPTION_MODEL if args.transcribe else DEFAULT_MODEL),
         allow_untrained=args.allow_untrained,
         downmix=args.downmix,
         shifts=1,
         flip=False,
     )
+    if detector is not None:
+        check_stream_separator(detector, sep)
     engine = sep.streaming_engine(args.engine, threads)
     cfg = sep.config
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, flush=True))
     say(f"{sep.describe()} | engine {engine_kind(engine)}, {threads} thread(s)")
+    if detector is not None:
+        say(detector.describe())
     stems = _check_stems(args.stems, cfg.sources, sep.name)
     if args.block < 0:
         raise DeepSamplerError(f"--block {args.block}: use a positive number of samples")
@@ -354,19 +366,46 @@ def cmd_stream(args: argparse.Namespace) -> int:
         printer = CaptionPrinter()
         captions = LiveCaptions(cfg.sources.index(stem), cfg.sample_rate, printer)
         say(f"captions of the {stem} stem (PocketSphinx)")
+    alerts = live_alerts(detector, engine.latency_samples) if detector is not None else None
+    listeners = [x for x in (captions, alerts) if x is not None]
     try:
         if args.input is not None:
-            return _stream_file(args, sep, engine, block, stems, captions, say)
-        return _stream_live(args, sep, engine, block, stems, play, captions, say)
+            return _stream_file(args, sep, engine, block, stems, captions, listeners, say)
+        return _stream_live(args, sep, engine, block, stems, play, captions, listeners, say)
     except BaseException:
-        if captions is not None:
-            captions.abort()  # its audio is moot: the thread ends without decoding the rest
+        for listener in listeners:
+            listener.abort()  # its audio is moot: the thread ends without using the rest
         raise
 
 
-def _stream_file(args: argparse.Namespace, sep, engine, block: int, stems, captions, say) -> int:
-    """``stream --input FILE``: stems to ``--output`` and/or captions; status 1 when captions
-    alone were asked for and no speech was recognised."""
+def _fan_out(listeners):
+    """One ``on_output`` callable feeding every listener, or None without any."""
+    if not listeners:
+        return None
+
+    def push(y) -> None:
+        for listener in listeners:
+            listener.push(y)
+
+    return push
+
+
+def _close_alerts(listeners, say) -> None:
+    """Finish siren alerts (if streaming with --detect): the stream's end closes an open event;
+    a summary line follows."""
+    from deepsampler.detection.live import LiveAlerts
+
+    for listener in listeners:
+        if isinstance(listener, LiveAlerts):
+            events = sum(1 for a in listener.close() if a.kind == "end")
+            say(f"detection: {events} siren event(s)")
+
+
+def _stream_file(
+    args: argparse.Namespace, sep, engine, block: int, stems, captions, listeners, say
+) -> int:
+    """``stream --input FILE``: stems to ``--output``, captions and/or siren alerts; status 1
+    when captions alone were asked for and no speech was recognised."""
     from deepsampler.streaming.processor import StreamProcessor
 
     cfg = sep.config
@@ -380,7 +419,7 @@ def _stream_file(args: argparse.Namespace, sep, engine, block: int, stems, capti
         cfg.hop,
         block,
         args.realtime,
-        on_output=captions.push if captions else None,
+        on_output=_fan_out(listeners),
     )
     if args.output is not None:
         result = sep.separate_file(
@@ -403,16 +442,17 @@ def _stream_file(args: argparse.Namespace, sep, engine, block: int, stems, capti
         seconds, compute = x.shape[-1] / sr, time.perf_counter() - start
         where = ""
     heard = _close_captions(captions)
+    _close_alerts(listeners, say)
     say(f"{Path(args.input).name}: {seconds:.1f} s streamed in {compute:.2f} s{where}")
     say(
         f"latency {engine.latency_samples / cfg.sample_rate * 1000:.1f} ms | "
         f"{processor.stats.line()}"
     )
-    return 1 if heard == 0 and args.output is None else 0
+    return 1 if heard == 0 and args.output is None and not args.detect else 0
 
 
 def _stream_live(
-    args: argparse.Namespace, sep, engine, block: int, stems, play, captions, say
+    args: argparse.Namespace, sep, engine, block: int, stems, play, captions, listeners, say
 ) -> int:
     """``stream --input-device``: until ``--seconds`` or a stop; stems played, written and
     captioned."""
@@ -443,9 +483,10 @@ def _stream_live(
         fmt=args.format,
         seconds=args.seconds,
         on_ready=ready,
-        listeners=[captions] if captions else [],
+        listeners=listeners,
     )
     _close_captions(captions)
+    _close_alerts(listeners, say)
     if result.stopped_by:
         say(f"stopped by {result.stopped_by}; kept what was recorded")
     if result.files:
@@ -535,9 +576,16 @@ def cmd_models(args: argparse.Namespace) -> int:
     if not models:
         print("no shipped models")
     for name, path in models.items():
-        loaded = load_checkpoint(path)
+        loaded = load_checkpoint(path, kind=None)  # separators and detectors ship side by side
         cfg = loaded.model.config
         summary = loaded.metadata.get("summary", "")
+        if type(loaded.model).__name__ == "SDEModel":
+            separator = loaded.metadata.get("detection", {}).get("separator") or "mixture"
+            print(
+                f"{name:14s} {'detector on ' + separator:28s} {cfg.sample_rate} Hz  "
+                f"causal  {loaded.model.num_parameters() / 1e6:.2f} M  {summary}"
+            )
+            continue
         passes = default_passes(loaded.metadata, cfg.audio_channels)
         kind = (
             f"causal {cfg.latency_ms:.1f} ms"
@@ -583,6 +631,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from deepsampler import __version__
+    from deepsampler.cli_detect import add_stream_options as add_detect_stream_options
     from deepsampler.cli_stemprover import add_enhance_options, add_parsers
     from deepsampler.cli_transcribe import DEFAULT_SEPARATOR as CAPTION_MODEL
     from deepsampler.separator import DEFAULT_MODEL
@@ -709,6 +758,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--caption-stem",
         help="stem to caption (default: the model's speech or vocals stem)",
     )
+    add_detect_stream_options(st)
     st.add_argument(
         "--threads",
         type=int,
@@ -822,6 +872,9 @@ def build_parser() -> argparse.ArgumentParser:
     from deepsampler.cli_transcribe import add_parser as add_transcribe_parser
 
     add_transcribe_parser(sub)
+    from deepsampler.cli_detect import add_parser as add_detect_parser
+
+    add_detect_parser(sub)
 
     models = sub.add_parser("models", help="list the shipped models")
     models.set_defaults(func=cmd_models)
@@ -863,6 +916,7 @@ def cmd_data_synth(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from deepsampler.training.config import load_train_config
+    from deepsampler.training.detect import DetectorTrainer
     from deepsampler.training.trainer import Trainer
 
     if args.minutes is not None and not args.minutes > 0:
@@ -871,13 +925,15 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise DeepSamplerError(f"--max-steps {args.max_steps}: use a positive number")
     config = load_train_config(args.config, args.overrides)
     out = Path(args.out) if args.out else Path("experiments") / config.name
-    result = Trainer(
+    trainer = DetectorTrainer if config.task == "detect" else Trainer
+    result = trainer(
         config, out, minutes=args.minutes, max_steps=args.max_steps, progress=not args.quiet
     ).run()
     if int(os.environ.get("RANK", "0")) == 0:
         state = "finished" if result.finished else "stopped (run the same command to resume)"
+        unit = " dB" if result.score == "SDR" else ""
         best = (
-            f"best valid SDR {result.best_sdr:.2f} dB at step {result.best_step}"
+            f"best valid {result.score} {result.best_sdr:.2f}{unit} at step {result.best_step}"
             if result.best_sdr is not None
             else "not validated yet"
         )

@@ -6,8 +6,8 @@ runs on load)::
     format          "deepsampler.model"
     format_version  1
     package_version the deepsampler version that wrote it
-    model           "DeepSampler"
-    config          ModelConfig as a dict
+    model           "DeepSampler" (a separator) or "SDEModel" (a sound-event detector)
+    config          its ModelConfig / SDEConfig as a dict
     state_dict      the weights
     training        what trained it (steps, data, hours...) or None for untrained weights
     metadata        free-form (name, model card summary, caveats)
@@ -16,7 +16,8 @@ runs on load)::
 The digest detects corruption and edits made without recomputing it; it does not prove who made
 the file (anyone can recompute a hash), so the body is also checked for types and shapes.
 Anything else (a foreign file, a newer format, edited weights or config, weights that do not fit
-the config) is refused with a one-line :class:`CheckpointError` saying why.
+the config) is refused with a one-line :class:`CheckpointError` saying why, and so is a file of
+the other kind than the caller asked for (a detector given where a separator is expected).
 """
 
 from __future__ import annotations
@@ -35,10 +36,26 @@ from deepsampler.config import from_dict, to_dict
 from deepsampler.errors import CheckpointError, ConfigError
 from deepsampler.models.config import ModelConfig
 from deepsampler.models.deepsampler import DeepSampler
+from deepsampler.models.sde import SDEConfig, SDEModel
 
 FORMAT = "deepsampler.model"
 FORMAT_VERSION = 1
-MODEL_CLASSES = {"DeepSampler": (DeepSampler, ModelConfig)}
+MODEL_CLASSES: dict[str, tuple[type, type]] = {
+    "DeepSampler": (DeepSampler, ModelConfig),
+    "SDEModel": (SDEModel, SDEConfig),
+}
+#: what each model class is, for the message that refuses a file of the wrong kind
+KINDS = {
+    "DeepSampler": (
+        "a separator",
+        "pass a separator (see `deepsampler models`); a detector names its own separator",
+    ),
+    "SDEModel": (
+        "a sound-event detector",
+        "pass a detector checkpoint (`deepsampler train --config configs/siren-sde.yaml` "
+        "writes one)",
+    ),
+}
 USE_HINT = (
     "pass a shipped model name (see `deepsampler models`) "
     "or a .pt file written by deepsampler train"
@@ -128,11 +145,12 @@ def _unreadable(path: Path, exc: Exception) -> CheckpointError:
 class LoadedModel:
     """A model restored from a checkpoint, in eval mode, with what the checkpoint said of it."""
 
-    model: DeepSampler
+    model: Any  # DeepSampler, or SDEModel where load_checkpoint was asked for one
     path: Path
     training: dict[str, Any] | None
     metadata: dict[str, Any] = field(default_factory=dict)
     package_version: str = ""
+    digest: str = ""  # the file's verified digest ("" for a model not loaded from a file)
 
     @property
     def trained(self) -> bool:
@@ -141,7 +159,7 @@ class LoadedModel:
 
 def save_checkpoint(
     path: str | Path,
-    model: DeepSampler,
+    model: DeepSampler | SDEModel,
     *,
     training: dict[str, Any] | None = None,
     metadata: dict[str, Any] | None = None,
@@ -166,8 +184,12 @@ def save_checkpoint(
     return atomic_torch_save(payload, path)
 
 
-def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> LoadedModel:
-    """Load and verify a checkpoint; raise :class:`CheckpointError` if it cannot be trusted."""
+def load_checkpoint(
+    path: str | Path, map_location: str | torch.device = "cpu", kind: str | None = "DeepSampler"
+) -> LoadedModel:
+    """Load and verify a checkpoint of model class ``kind`` (``DeepSampler``: a separator,
+    ``SDEModel``: a detector, None: either); raise :class:`CheckpointError` if it cannot be
+    trusted or is of another kind."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint not found")
@@ -202,6 +224,10 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise CheckpointError(
             f"{path}: unknown model class {payload['model']!r}; known: {sorted(MODEL_CLASSES)}"
         )
+    if kind is not None and payload["model"] != kind:
+        what, _ = KINDS.get(payload["model"], (payload["model"], ""))
+        expected, hint = KINDS.get(kind, (kind, ""))
+        raise CheckpointError(f"{path}: {what} checkpoint, not {expected}; {hint}")
     if _digest(payload) != payload["digest"]:
         raise CheckpointError(
             f"{path}: integrity check failed (weights or config changed after saving); "
@@ -232,4 +258,5 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         training=payload["training"],
         metadata=dict(payload["metadata"]),
         package_version=str(payload.get("package_version", "")),
+        digest=payload["digest"],
     )

@@ -13,8 +13,10 @@ import yaml
 
 from deepsampler.config import from_dict, load_yaml, to_dict, yaml_load
 from deepsampler.data.dataset import DatasetConfig
+from deepsampler.detection.events import EventConfig
 from deepsampler.errors import ConfigError
 from deepsampler.models.config import PRESETS, ModelConfig, preset_config
+from deepsampler.models.sde import SDEConfig
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,46 @@ class LossConfig:
 
 
 @dataclass(frozen=True)
+class DetectTrainConfig:
+    """A detector run (``task: detect``): the siren detector network (``model``: SDEConfig
+    overrides; its sample rate follows ``data.sample_rate``) on the stems of the frozen
+    ``separator`` (a shipped name or checkpoint; None: the mixture alone, the baseline).
+
+    Frame labels come from the corpus's own ``label`` stem: a frame (the network's framing) is
+    positive where that stem's energy is at least ``label_floor_db`` dBFS (mean power) and
+    within ``label_ratio_db`` dB of the mixture's. Each training example is, with probability
+    ``negative_probability``, a negative: its ``label`` stem silenced, the mixture the rest
+    (validation: every second segment). ``pos_weight`` weighs positive frames in the binary
+    cross-entropy. ``events``: the thresholds written into the detector checkpoint.
+    """
+
+    separator: str | None = "siren-rt"
+    label: str = "siren"
+    model: dict[str, Any] = field(default_factory=dict)
+    negative_probability: float = 0.5
+    label_ratio_db: float = -20.0
+    label_floor_db: float = -60.0
+    pos_weight: float = 1.0
+    events: EventConfig = EventConfig()
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not isinstance(self.model, dict):
+            problems.append("detect.model must be a mapping of SDEConfig overrides")
+        elif {"sample_rate", "use_separation"} & set(self.model):
+            problems.append(
+                "detect.model.sample_rate and use_separation follow data.sample_rate and "
+                "detect.separator; set them there"
+            )
+        if not 0 <= self.negative_probability < 1:
+            problems.append("negative_probability must be in [0, 1)")
+        if not self.pos_weight > 0:
+            problems.append("pos_weight must be > 0")
+        if problems:
+            raise ValueError("; ".join(problems))
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     """One training run.
 
@@ -96,9 +138,16 @@ class TrainConfig:
     amp: bool = True
     device: Literal["auto", "cpu", "cuda"] = "auto"
     init_from: str | None = None
+    task: Literal["separate", "detect"] = "separate"
+    detect: DetectTrainConfig = DetectTrainConfig()
 
     def __post_init__(self) -> None:
         problems = []
+        if self.task == "detect" and (self.model or self.init_from):
+            problems.append(
+                "model and init_from set the separator; a detect run sets its network in "
+                "detect.model"
+            )
         if not self.name or "/" in self.name:
             problems.append(f"name must be a plain non-empty name, got {self.name!r}")
         if self.model_preset not in PRESETS:
@@ -130,6 +179,19 @@ class TrainConfig:
             sources=list(self.data.sources),
             sample_rate=self.data.sample_rate,
             audio_channels=self.data.channels,
+        )
+
+    def detector_config(self) -> SDEConfig:
+        """The detector network a ``task: detect`` run trains."""
+        d = self.detect
+        return from_dict(
+            SDEConfig,
+            {
+                **d.model,
+                "sample_rate": self.data.sample_rate,
+                "use_separation": d.separator is not None,
+            },
+            prefix="detect.model.",
         )
 
     def replace(self, **changes: Any) -> TrainConfig:
@@ -188,9 +250,14 @@ def load_train_config(
             raise ConfigError(f"training config needs '{key}'")
     config = from_dict(TrainConfig, data)
     try:
-        config.model_config()
+        if config.task == "detect":
+            config.detector_config()
+        else:
+            config.model_config()
     except ConfigError as exc:
-        raise ConfigError(f"model section: {exc}") from None
+        raise ConfigError(
+            f"{'detect.' if config.task == 'detect' else ''}model section: {exc}"
+        ) from None
     return config
 
 

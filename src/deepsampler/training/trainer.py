@@ -82,6 +82,7 @@ class TrainResult:
     train_seconds: float
     last_loss: float | None
     validations: list[dict[str, Any]] = field(default_factory=list)
+    score: str = "SDR"  # what best_sdr holds: SDR (dB) for a separator, frame F1 for a detector
 
 
 def ema_with_warmup(decay: float) -> Any:
@@ -135,7 +136,14 @@ class Trainer:
     ``minutes`` stops this call cleanly (with a resumable checkpoint) after that much wall time;
     ``max_steps`` stops it after that many steps in total (the schedule still spans
     ``config.steps``). SIGINT/SIGTERM also stop it cleanly at the end of the current step.
+
+    Another task subclasses it (``training.detect.DetectorTrainer``) through the hooks
+    ``_model_config``, ``_new_model``, ``_batch_loss``, ``_validate``, ``_validation_summary``,
+    ``_save_model`` and ``training_record``; the loop, resume, checkpoints and logs stay here.
+    ``best_sdr`` is the best validation score, whatever ``SCORE`` names.
     """
+
+    SCORE = "SDR"
 
     def __init__(
         self,
@@ -157,21 +165,29 @@ class Trainer:
             self.device = torch.device("cuda", self.dist.local_rank)
         if config.threads:
             torch.set_num_threads(config.threads)
-        self.model_config = config.model_config()
+        self.model_config = self._model_config()
         self.use_amp = config.amp and self.device.type == "cuda"
         self._stop_requested = False
 
     # ---- set-up ------------------------------------------------------------------------------
-    def _build(self) -> None:
+    def _model_config(self) -> Any:
+        """The config of the model this run trains."""
+        if self.config.task != "separate":
+            raise ConfigError(
+                f"task: {self.config.task} is trained by training.detect.DetectorTrainer "
+                "(`deepsampler train` picks it)"
+            )
+        return self.config.model_config()
+
+    def _new_model(self) -> torch.nn.Module:
+        """The model to train, on ``self.device`` (weights from ``init_from`` if set)."""
         cfg = self.config
-        torch.manual_seed(cfg.seed)  # same initial weights on every rank (DDP checks)
-        np.random.seed(cfg.seed)
-        self.model = DeepSampler(self.model_config).to(self.device)
+        model = DeepSampler(self.model_config).to(self.device)
         # a resumed run's weights come from its state: init_from seeds step 0 only
         if cfg.init_from and not self.state_path.is_file():
             loaded = load_checkpoint(resolve_model(cfg.init_from))
             try:
-                resampled = transfer_weights(loaded.model.state_dict(), self.model)
+                resampled = transfer_weights(loaded.model.state_dict(), model)
             except ConfigError as exc:
                 raise ConfigError(f"init_from {cfg.init_from}: {exc}") from None
             if resampled and self.dist.is_main:
@@ -179,6 +195,20 @@ class Trainer:
                     f"train: init_from {cfg.init_from} has another frequency grid; "
                     f"resampled {', '.join(resampled)}"
                 )
+        return model
+
+    def _save_model(
+        self, path: Path, model: torch.nn.Module, record: dict[str, Any], selected_on: str
+    ) -> None:
+        """Write the shippable checkpoint of ``model`` (best.pt, final.pt)."""
+        metadata = {"name": self.config.name, "selected_on": selected_on}
+        save_checkpoint(path, model, training=record, metadata=metadata)
+
+    def _build(self) -> None:
+        cfg = self.config
+        torch.manual_seed(cfg.seed)  # same initial weights on every rank (DDP checks)
+        np.random.seed(cfg.seed)
+        self.model = self._new_model()
         torch.manual_seed(cfg.seed + 1 + self.dist.rank)  # per-rank stream for dropout etc.
         self.ema = (
             AveragedModel(self.model, multi_avg_fn=ema_with_warmup(cfg.ema_decay), use_buffers=True)
@@ -348,12 +378,16 @@ class Trainer:
             )
         return total
 
-    def _train_step(self, batch: dict[str, torch.Tensor]) -> tuple[float, float]:
+    def _batch_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The training loss of one batch (a scalar with gradients)."""
         mixture = batch["mixture"].to(self.device, non_blocking=True)
         stems = batch["stems"].to(self.device, non_blocking=True)
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.use_amp):
             estimate = self.net(mixture)
-        loss = self._loss(estimate.float(), stems)
+        return self._loss(estimate.float(), stems)
+
+    def _train_step(self, batch: dict[str, torch.Tensor]) -> tuple[float, float]:
+        loss = self._batch_loss(batch)
         if not torch.isfinite(loss):
             raise FloatingPointError(
                 f"step {self.step + 1}: loss is {loss.item()}; lower optim.lr or check the data"
@@ -394,11 +428,11 @@ class Trainer:
         improved = self.best_sdr is None or result["sdr"] > self.best_sdr
         if improved and math.isfinite(result["sdr"]):
             self.best_sdr, self.best_step = result["sdr"], self.step
-            save_checkpoint(
+            self._save_model(
                 self.run_dir / "checkpoints" / "best.pt",
                 model,
-                training=self.training_record(result),
-                metadata={"name": self.config.name, "selected_on": "validation SDR"},
+                self.training_record(result),
+                "validation SDR",
             )
         line = {
             "step": self.step,
@@ -423,6 +457,14 @@ class Trainer:
                     writer.add_audio(f"example{i}/{name}", stem.mean(0) / peak, self.step, sr)
             writer.flush()
         return line
+
+    def _validation_summary(self, line: dict[str, Any]) -> str:
+        """The progress line of one validation."""
+        return (
+            f"step {self.step}: valid SDR {line['sdr']:.2f} dB "
+            + " ".join(f"{k} {v:.2f}" for k, v in line["per_source"].items())
+            + (" (best)" if line["best"] else "")
+        )
 
     def _writer(self) -> Any:
         if not self.dist.is_main:
@@ -511,11 +553,7 @@ class Trainer:
                         line = self._validate(writer)
                         if line is not None:
                             validations.append(line)
-                            bar.write(
-                                f"step {self.step}: valid SDR {line['sdr']:.2f} dB "
-                                + " ".join(f"{k} {v:.2f}" for k, v in line["per_source"].items())
-                                + (" (best)" if line["best"] else "")
-                            )
+                            bar.write(self._validation_summary(line))
                         barrier(self.dist)
                     stopped = done or self._should_stop(started)
                     if self.step % cfg.checkpoint_every == 0 or stopped:
@@ -527,11 +565,11 @@ class Trainer:
                     self.batch_in_epoch = 0
             finished = self.step >= cfg.steps
             if finished and self.dist.is_main:
-                save_checkpoint(
+                self._save_model(
                     self.run_dir / "checkpoints" / "final.pt",
                     self.eval_model(),
-                    training=self.training_record(validations[-1] if validations else None),
-                    metadata={"name": cfg.name, "selected_on": "last step"},
+                    self.training_record(validations[-1] if validations else None),
+                    "last step",
                 )
             barrier(self.dist)
         finally:
@@ -551,6 +589,7 @@ class Trainer:
             train_seconds=self.train_seconds,
             last_loss=last_loss,
             validations=validations,
+            score=self.SCORE,
         )
 
     def _on_signal(self, signum: int, frame: Any) -> None:
