@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """A held-out real speech-in-noise set from the real-recordings pool, for reporting only.
 
-Speech and noise come from the pool's *test* split (``data.synth.common.RealPool``: by speaker for
+Speech and noise come from the pool's *test* split (``data.real_pool.RealPool``: by speaker for
 read speech, by recording for noise), which no corpus ever trains or validates on, so the set
 shares no speaker and no noise recording with training. Noise is restricted to non-stationary
 classes (animals, tools, household and impact sounds, street background); steady ones (rain,
@@ -28,7 +28,9 @@ from pathlib import Path
 import numpy as np
 
 from deepsampler.audio import write_audio
-from deepsampler.data.synth.common import RealFile, RealPool, load_real, rms_db, stable_hash
+from deepsampler.data.levels import rms_db
+from deepsampler.data.real_pool import AUTO, RealFile, RealPool, describe_auto, load_real
+from deepsampler.data.splits import stable_hash
 from deepsampler.errors import DeepSamplerError
 
 SAMPLE_RATE = 16000
@@ -133,7 +135,9 @@ def make_items(
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--pool", default=None, help="real pool (default: ../shared/train-real)")
+    ap.add_argument(
+        "--pool", default=AUTO, help=f"real-recordings pool folder (default: {describe_auto()})"
+    )
     ap.add_argument("--out", required=True, help="folder to write (refused if it holds items)")
     ap.add_argument("--items", type=int, default=32)
     ap.add_argument("--snr", type=float, nargs=2, default=(-5.0, 10.0), metavar=("LO", "HI"))
@@ -141,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=26)
     args = ap.parse_args(argv)
     try:
-        pool = RealPool.open(args.pool) if args.pool else RealPool.default()
+        pool = RealPool.from_setting(args.pool)
         if pool.root is None:
             raise DeepSamplerError("no real-recordings pool found; pass --pool DIR")
         if args.items < 1 or args.snr[0] > args.snr[1] or args.max_seconds <= 0:

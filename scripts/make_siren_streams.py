@@ -56,10 +56,12 @@ from deepsampler.data.debian_sirens import (
     find_debian_sounds,
     load_debian_sound,
 )
+from deepsampler.data.levels import rms_db
+from deepsampler.data.real_pool import AUTO, RealPool, describe_auto, load_real
+from deepsampler.data.splits import stable_hash
 from deepsampler.data.synth import noise as N
-from deepsampler.data.synth.common import RealPool, load_real, rms_db, stable_hash
+from deepsampler.data.synth.mixing import trim_silence
 from deepsampler.data.synth.siren import distance, emission_time
-from deepsampler.data.synth.speech import trim_silence
 from deepsampler.errors import DeepSamplerError
 
 SAMPLE_RATE = 16000
@@ -454,7 +456,9 @@ def make_streams(
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--pool", default=None, help="real pool (default: ../shared/train-real)")
+    ap.add_argument(
+        "--pool", default=AUTO, help=f"real-recordings pool folder (default: {describe_auto()})"
+    )
     ap.add_argument("--out", required=True, help="folder to write (refused if it holds files)")
     ap.add_argument("--minutes", type=float, default=30.0, help="total audio (default 30)")
     ap.add_argument("--seed", type=int, default=27)
@@ -480,7 +484,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         if not 10 <= lo <= hi:
             raise DeepSamplerError("need --stream-seconds LO HI with 10 <= LO <= HI")
-        pool = RealPool.open(args.pool) if args.pool else RealPool.default()
+        pool = RealPool.from_setting(args.pool)
         if pool.root is None:
             raise DeepSamplerError("no real-recordings pool found; pass --pool DIR")
         out = Path(args.out)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from deepsampler.data.synth.common import RealPool
+from deepsampler.data.real_pool import RealPool
 from tests.scripts_loader import load_script
 
 HEADER = "local_file\tcategory\tduration_s\tsr\tchannels\tlicence\tsource\tnote\n"
@@ -69,3 +69,15 @@ def test_refuses_a_folder_in_use_and_a_pool_without_test_material(pool, tmp_path
     (empty / "MANIFEST.tsv").write_text(HEADER)
     assert script.main(["--pool", str(empty), "--out", str(tmp_path / "o2")]) == 1
     assert "both are needed" in capsys.readouterr().err
+
+
+def test_finds_the_pool_through_the_environment(pool, tmp_path, monkeypatch, capsys):
+    script = load_script("make_heldout_speech")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DEEPSAMPLER_TRAIN_REAL", str(pool))
+    out = tmp_path / "held"
+    assert script.main(["--out", str(out), "--items", "2"]) == 0
+    assert json.loads((out / "heldout.json").read_text())["pool"] == str(pool)
+    monkeypatch.setenv("DEEPSAMPLER_TRAIN_REAL", str(tmp_path / "nowhere"))
+    assert script.main(["--out", str(tmp_path / "o2")]) == 1
+    assert "no real-recordings pool found" in capsys.readouterr().err

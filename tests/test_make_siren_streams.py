@@ -11,7 +11,7 @@ import pytest
 import soundfile as sf
 
 from deepsampler.data import debian_sirens as D
-from deepsampler.data.synth.common import RealPool
+from deepsampler.data.real_pool import RealPool
 from tests.data.test_debian_sirens import unpack
 from tests.scripts_loader import load_script
 

@@ -13,8 +13,8 @@ from torch.utils.data import DataLoader
 
 from deepsampler.data import real_stems
 from deepsampler.data.dataset import DatasetConfig, StemDataset
+from deepsampler.data.levels import rms_db
 from deepsampler.data.real_stems import RealStemPool, debian_files, licence_kind, pool_files
-from deepsampler.data.synth.common import rms_db
 from deepsampler.errors import ConfigError, DeepSamplerError
 from tests.data.test_dataset import SOURCES, SR, config, locate, make_corpus
 

@@ -12,8 +12,9 @@ import pytest
 import soundfile as sf
 
 from deepsampler.cli import main
+from deepsampler.data.real_pool import RealPool
+from deepsampler.data.splits import split_of
 from deepsampler.data.synth import drums, fluid
-from deepsampler.data.synth.common import RealPool, split_of
 from deepsampler.data.synth.corpus import SynthSettings, synth_corpus
 from deepsampler.errors import DeepSamplerError
 

@@ -7,34 +7,33 @@ import dataclasses
 import json
 import shutil
 import subprocess
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+from deepsampler.data.real_pool import RealPool, find_pool_root
 from deepsampler.data.synth import noise as N
-from deepsampler.data.synth.common import RealPool
+from deepsampler.data.synth.mixing import real_files_of
 from deepsampler.data.synth.siren import (
     SPEED_OF_SOUND,
     SirenPreset,
     doppler_factor,
     emission_time,
 )
-from deepsampler.data.synth.speech import (
+from deepsampler.data.synth.speech import SpeechPreset
+from deepsampler.data.synth.voices import (
     ENGLISH_VOICES,
     EXTRA_DIALECTS,
     OTHER_VOICES,
     VARIANTS,
-    SpeechPreset,
     espeak,
-    real_files_of,
 )
 from deepsampler.errors import DeepSamplerError
 
 SR = 16000
 SECONDS = 2.5
-POOL_ROOT = Path(__file__).parents[3] / "shared" / "train-real"
-HAVE_POOL = (POOL_ROOT / "MANIFEST.tsv").is_file()
+POOL_ROOT = find_pool_root()
+HAVE_POOL = POOL_ROOT is not None
 HAVE_ESPEAK = shutil.which("espeak-ng") is not None
 
 needs_espeak = pytest.mark.skipif(not HAVE_ESPEAK, reason="espeak-ng not installed")

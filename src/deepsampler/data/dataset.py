@@ -34,8 +34,9 @@ import torch
 from torch.utils.data import Dataset, get_worker_info
 
 from deepsampler.audio import AUDIO_EXTENSIONS, audio_info
+from deepsampler.data.levels import rms_db
+from deepsampler.data.real_pool import NONE
 from deepsampler.data.real_stems import RealStemPool
-from deepsampler.data.synth.common import rms_db
 from deepsampler.errors import AudioInputError, ConfigError, DeepSamplerError
 from deepsampler.sources import MUSIC4_SOURCES
 
@@ -69,8 +70,9 @@ class DatasetConfig:
     ``real_stem_probability``, a segment of a real recording of that source instead, at a random
     RMS level in ``real_rms_db`` (dBFS; the corpus stems sit around -27, p10..p90 -31..-22),
     before gains and channel swaps. ``real_pool`` says where the recordings come from: "auto"
-    (``$DEEPSAMPLER_TRAIN_REAL`` or ``../shared/train-real`` if present, plus the installed
-    Debian packages, see :meth:`RealStemPool.from_default`), "none", or a pool folder.
+    (the pool :func:`~deepsampler.data.real_pool.find_pool_root` finds, ``$DEEPSAMPLER_TRAIN_REAL``
+    first, plus the installed Debian packages, see :meth:`RealStemPool.from_default`), "none",
+    or a pool folder.
     """
 
     segment_seconds: float = 3.0
@@ -320,10 +322,9 @@ class StemDataset(Dataset):
         if cfg.real_stem_probability <= 0:
             return given
         if given is None:
-            if cfg.real_pool == "none":
+            if cfg.real_pool == NONE:
                 return None
-            root = None if cfg.real_pool == "auto" else cfg.real_pool
-            given = RealStemPool.from_default(cfg.sample_rate, cfg.sources, root=root)
+            given = RealStemPool.from_default(cfg.sample_rate, cfg.sources, root=cfg.real_pool)
         if given.sample_rate != cfg.sample_rate:
             raise ConfigError(
                 f"real stem pool is at {given.sample_rate} Hz but the dataset at "

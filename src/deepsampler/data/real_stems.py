@@ -5,8 +5,8 @@ real recordings (DESIGN.md section 4: swapping real stems into about half of the
 examples raised SDR on real songs by about 1 dB). :class:`RealStemPool` gathers, per source name
 (``vocals``, ``drums``, ``bass``, ``other``), the real recordings available on this machine:
 
-- the real-recordings pool (``../shared/train-real`` or ``$DEEPSAMPLER_TRAIN_REAL``, see
-  :class:`~deepsampler.data.synth.common.RealPool`): ``music/isolated/<category>/`` (vocals,
+- the real-recordings pool (found by :func:`~deepsampler.data.real_pool.find_pool_root`; its
+  index is :class:`~deepsampler.data.real_pool.RealPool`): ``music/isolated/<category>/`` (vocals,
   drums, bass; keys, guitar and strings_winds as ``other``; the mixed ``drums_bass`` submix is
   skipped) and the drum stems ``music/multitrack/mdbdrums_*/drums.flac``;
 - Debian packages, where installed: ``sonic-pi-samples`` (CC0 drum loops, guitar phrases, a
@@ -34,7 +34,6 @@ parent's arrays.
 from __future__ import annotations
 
 import csv
-import os
 import re
 import warnings
 from dataclasses import dataclass
@@ -44,8 +43,9 @@ import numpy as np
 import soundfile as sf
 
 from deepsampler.audio import resample
-from deepsampler.data.synth import common
-from deepsampler.data.synth.common import RealPool, pan
+from deepsampler.data.levels import pan
+from deepsampler.data.levels import rms_db as rms_dbfs  # draw() takes an rms_db range
+from deepsampler.data.real_pool import NONE, POOL_ENV, RealPool, describe_auto, find_pool_root
 from deepsampler.errors import DeepSamplerError
 from deepsampler.sources import MUSIC4_SOURCES
 
@@ -146,10 +146,10 @@ def _manifest_licences(root: Path) -> dict[str, str]:
 
 
 def pool_files(root: str | Path) -> list[RealStemFile]:
-    """The stem recordings of a real-recordings pool (a folder with a MANIFEST.tsv, laid out like
-    ``../shared/train-real``). Every file is used whatever its corpus split: the synthesised
-    corpus does not use these music files, and the evaluation sets share no recording with the
-    pool."""
+    """The stem recordings of a real-recordings pool (a folder with a MANIFEST.tsv, see
+    :mod:`deepsampler.data.real_pool`). Every file is used whatever its corpus split: the
+    synthesised corpus does not use these music files, and the evaluation sets share no
+    recording with the pool."""
     pool = RealPool.open(root)
     assert pool.root is not None
     licences = _manifest_licences(pool.root)
@@ -184,15 +184,6 @@ def debian_files(
                 licence = FRETSONFIRE_LICENCES.get(pack, "see /usr/share/doc/fretsonfire-songs-*")
                 files.append(RealStemFile(path, source, f"fretsonfire-songs-{pack}", licence))
     return files
-
-
-def default_pool_root() -> Path | None:
-    """The real-recordings pool that :meth:`RealPool.default` would open, or None."""
-    env = os.environ.get("DEEPSAMPLER_TRAIN_REAL")
-    for cand in ([Path(env)] if env else []) + [Path.cwd().parent / "shared" / "train-real"]:
-        if (cand / "MANIFEST.tsv").is_file():
-            return cand
-    return None
 
 
 class RealStemPool:
@@ -255,23 +246,25 @@ class RealStemPool:
         debian: bool = True,
         **options,
     ) -> RealStemPool:
-        """The pool of ``root`` (default: :func:`default_pool_root`) plus, with ``debian``, the
-        installed Debian packages. Warns when nothing at all is found (the pool is then empty
-        and swaps nothing); an explicit ``root`` that is not a pool is an error."""
-        pool_root = Path(root) if root is not None else default_pool_root()
+        """The real-recordings pool ``root`` names (a pool setting: None or ``"auto"``,
+        ``"none"`` or a folder; see :func:`~deepsampler.data.real_pool.find_pool_root`) plus,
+        with ``debian``, the installed Debian packages. Warns when nothing at all is found (the
+        pool is then empty and swaps nothing); an explicit folder that is not a pool is an
+        error."""
+        pool_root = find_pool_root(root)
         files = pool_files(pool_root) if pool_root is not None else []
         if debian:
             files += debian_files()
         pool = cls(files, sample_rate, sources, **options)
         if not pool:
-            looked = [str(pool_root) if pool_root else "../shared/train-real"]
+            looked = [str(pool_root)] if pool_root else [] if root == NONE else [describe_auto()]
             if debian:
                 looked += [str(SONIC_PI_DIR), str(FRETSONFIRE_DIR)]
             little = pool.summary()["too_little"]
             found = f" (too little for {little} s)" if little else ""
             warnings.warn(
                 f"no real stems found for {list(sources)}{found} (looked in {', '.join(looked)}): "
-                f"training uses the corpus stems only; set DEEPSAMPLER_TRAIN_REAL to a "
+                f"training uses the corpus stems only; set {POOL_ENV} to a "
                 f"real-recordings pool or install sonic-pi-samples / fretsonfire-songs-*",
                 stacklevel=2,
             )
@@ -306,7 +299,7 @@ class RealStemPool:
             audio = self._read(f)
             if audio is None:
                 continue
-            level = common.rms_db(audio)
+            level = rms_dbfs(audio)
             if level < self.silence_db:
                 continue
             self._clips[f.source].append(audio)
@@ -401,7 +394,7 @@ class RealStemPool:
             k = int(rng.choice(len(clips), p=self._weights[source]))
             segment = self._cut(clips[k], frames, rng)
             segment = self._to_channels(segment, channels, rng)
-            level = common.rms_db(segment)
+            level = rms_dbfs(segment)
             if level >= max(self.silence_db, levels[k] - self.relative_silence_db):
                 break
         else:

@@ -1,23 +1,22 @@
-"""Shared pieces of the corpus synthesiser: what a track is before and after rendering, the real
-recordings pool, stable split assignment, and small signal helpers used by every preset.
+"""Shared pieces of the corpus synthesiser: what a track is before and after rendering, rooms
+(synthetic reverberation) and the missing-program error used by every preset.
+
+Levels (``rms_db``, ``db_to_gain``, ``pan``) are in :mod:`deepsampler.data.levels`, split
+assignment in :mod:`deepsampler.data.splits`, and the real-recordings pool in
+:mod:`deepsampler.data.real_pool`, where the runtime dataset finds them too.
 
 Shapes: audio is ``[channels, samples]`` float32 at the preset's sample rate (Hz).
 """
 
 from __future__ import annotations
 
-import csv
-import hashlib
-import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-SPLITS = ("train", "valid", "test")
-#: Fraction of source material (pieces, speakers, noise files) that goes to each split.
-SPLIT_FRACTIONS = {"train": 0.8, "valid": 0.1, "test": 0.1}
+# Re-exported for the ``data synth`` command, which imports the pool from here.
+from deepsampler.data.real_pool import RealPool as RealPool
 
 
 @dataclass(frozen=True)
@@ -43,48 +42,6 @@ class RenderedTrack:
 
     stems: dict[str, np.ndarray]
     info: dict[str, Any]
-
-
-def stable_hash(text: str) -> int:
-    """A 64-bit hash of ``text`` that is the same in every process and Python run."""
-    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little")
-
-
-def split_of(key: str, fractions: dict[str, float] = SPLIT_FRACTIONS) -> str:
-    """The split a piece of source material belongs to, fixed by its name alone."""
-    u = (stable_hash(key) % 1_000_000) / 1_000_000
-    acc = 0.0
-    for split in SPLITS:
-        acc += fractions[split]
-        if u < acc:
-            return split
-    return SPLITS[-1]
-
-
-def db_to_gain(db: float) -> float:
-    return float(10.0 ** (db / 20.0))
-
-
-def rms_db(x: np.ndarray) -> float:
-    """RMS level in dBFS over all channels (float audio: 1.0 is full scale); silence is -120."""
-    flat = np.ravel(x).astype(np.float32, copy=False)
-    # einsum, not np.dot: a BLAS call would start OpenBLAS threads that compete with the other
-    # render workers for the cores
-    rms = (
-        float(np.sqrt(np.einsum("i,i->", flat, flat, dtype=np.float64) / flat.size))
-        if flat.size
-        else 0.0
-    )
-    return 20.0 * np.log10(rms) if rms > 1e-6 else -120.0
-
-
-def pan(mono: np.ndarray, channels: int, position: float) -> np.ndarray:
-    """Constant-power pan of ``mono [n]`` to ``[channels, n]``; ``position`` in [-1, 1]."""
-    if channels == 1:
-        return mono[None].astype(np.float32)
-    theta = (np.clip(position, -1, 1) + 1) * np.pi / 4
-    gains = np.array([np.cos(theta), np.sin(theta)]) * np.sqrt(2)
-    return (gains[:, None] * mono[None]).astype(np.float32)
 
 
 def fit_length(x: np.ndarray, n: int) -> np.ndarray:
@@ -122,102 +79,6 @@ def add_reverb(
     if wet <= 0:
         return x
     return add_shared_reverb({"x": x}, {"x": wet}, rng, sr, rt60)["x"]
-
-
-@dataclass(frozen=True)
-class RealFile:
-    """One recording of the real training pool (``../shared/train-real``)."""
-
-    path: Path
-    category: str  # e.g. "speech", "noise", "music/isolated/drums"
-    seconds: float
-    split: str
-
-
-def _split_key(rel: str) -> str:
-    """What must not cross splits: a speaker for read speech, a song for multitracks, else the
-    file itself."""
-    p = Path(rel)
-    if p.parts[0] == "speech":
-        corpus, _, rest = p.stem.partition("__")
-        speaker = rest.split("-")[0] if corpus == "libri" else ""
-        return f"speech:{corpus}:{speaker}"
-    if len(p.parts) > 2 and p.parts[1] == "multitrack":
-        return "/".join(p.parts[:3])
-    return rel
-
-
-class RealPool:
-    """Index of a real-recordings folder laid out like ``../shared/train-real`` (a MANIFEST.tsv
-    with ``local_file``, ``category``, ``duration_s`` columns). Each file is assigned to one split
-    by its name, so no recording is shared between train, valid and test.
-
-    The pool is optional: presets must render without it (``RealPool.empty()``).
-    """
-
-    def __init__(self, root: Path | None, files: list[RealFile]):
-        self.root = root
-        self.files = files
-
-    @classmethod
-    def empty(cls) -> RealPool:
-        return cls(None, [])
-
-    @classmethod
-    def open(cls, root: str | Path) -> RealPool:
-        from deepsampler.errors import DeepSamplerError
-
-        root = Path(root)
-        manifest = root / "MANIFEST.tsv"
-        if not manifest.is_file():
-            raise DeepSamplerError(
-                f"{root}: not a real-recordings pool (no MANIFEST.tsv); pass --real none to "
-                f"render without real recordings"
-            )
-        files = []
-        with manifest.open(newline="") as fh:
-            for row in csv.DictReader(fh, delimiter="\t"):
-                rel = row["local_file"]
-                path = root / rel
-                if not path.is_file():
-                    continue
-                category = str(Path(rel).parent)
-                files.append(
-                    RealFile(
-                        path, category, float(row.get("duration_s") or 0), split_of(_split_key(rel))
-                    )
-                )
-        return cls(root, files)
-
-    @classmethod
-    def default(cls) -> RealPool:
-        """The pool named by ``$DEEPSAMPLER_TRAIN_REAL`` or found at ``../shared/train-real``
-        next to the working directory, else an empty pool."""
-        env = os.environ.get("DEEPSAMPLER_TRAIN_REAL")
-        for cand in ([Path(env)] if env else []) + [Path.cwd().parent / "shared" / "train-real"]:
-            if (cand / "MANIFEST.tsv").is_file():
-                return cls.open(cand)
-        return cls.empty()
-
-    def select(self, category_prefix: str, split: str) -> list[RealFile]:
-        """Files of ``split`` whose category starts with ``category_prefix`` (e.g. "speech")."""
-        return [
-            f for f in self.files if f.split == split and f.category.startswith(category_prefix)
-        ]
-
-    def __bool__(self) -> bool:
-        return bool(self.files)
-
-
-def load_real(f: RealFile, sr: int) -> np.ndarray:
-    """A real recording as mono float32 ``[n]`` at ``sr`` Hz."""
-    from deepsampler.audio import read_audio, resample
-
-    audio, file_sr = read_audio(f.path)
-    mono = audio.mean(axis=0)
-    if file_sr != sr:
-        mono = resample(mono[None], file_sr, sr)[0]
-    return mono.astype(np.float32)
 
 
 def require_program(program: str, package: str) -> str:

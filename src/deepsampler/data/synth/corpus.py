@@ -25,15 +25,10 @@ from typing import Any
 import numpy as np
 import soundfile as sf
 
-from deepsampler.data.synth.common import (
-    SPLIT_FRACTIONS,
-    SPLITS,
-    RealPool,
-    RenderedTrack,
-    TrackPlan,
-    db_to_gain,
-    rms_db,
-)
+from deepsampler.data.levels import db_to_gain, rms_db
+from deepsampler.data.real_pool import RealPool
+from deepsampler.data.splits import SPLIT_FRACTIONS, SPLITS
+from deepsampler.data.synth.common import RenderedTrack, TrackPlan
 from deepsampler.errors import DeepSamplerError
 
 PRESET_NAMES = ("music4", "speech", "speech-real", "siren")

@@ -11,19 +11,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from deepsampler.data.levels import db_to_gain, rms_db
+from deepsampler.data.real_pool import RealPool, load_real
+from deepsampler.data.splits import split_of, stable_hash
 from deepsampler.data.synth import arrange, drums, fluid, singer
-from deepsampler.data.synth.common import (
-    RealPool,
-    RenderedTrack,
-    TrackPlan,
-    add_shared_reverb,
-    db_to_gain,
-    fit_length,
-    load_real,
-    rms_db,
-    split_of,
-    stable_hash,
-)
+from deepsampler.data.synth.common import RenderedTrack, TrackPlan, add_shared_reverb, fit_length
 from deepsampler.sources import MUSIC4_SOURCES
 
 # General MIDI programs (0-based) per role and part kind.

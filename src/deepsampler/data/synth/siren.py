@@ -21,19 +21,18 @@ from typing import Any
 
 import numpy as np
 
+from deepsampler.data.levels import db_to_gain, rms_db
+from deepsampler.data.real_pool import RealPool
+from deepsampler.data.splits import stable_hash
 from deepsampler.data.synth import noise as N
 from deepsampler.data.synth.common import (
-    RealPool,
     RenderedTrack,
     TrackPlan,
     add_reverb,
-    db_to_gain,
     fit_length,
     require_program,
-    rms_db,
-    stable_hash,
 )
-from deepsampler.data.synth.speech import (
+from deepsampler.data.synth.mixing import (
     draw_components,
     limit_peaks,
     load_pool_file,

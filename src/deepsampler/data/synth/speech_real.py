@@ -25,16 +25,13 @@ from typing import Any
 
 import numpy as np
 
+from deepsampler.data.levels import db_to_gain, rms_db
+from deepsampler.data.real_pool import RealPool
+from deepsampler.data.splits import stable_hash
 from deepsampler.data.synth import noise as N
-from deepsampler.data.synth.common import (
-    RealPool,
-    RenderedTrack,
-    TrackPlan,
-    db_to_gain,
-    rms_db,
-    stable_hash,
-)
-from deepsampler.data.synth.speech import SR, SpeechPreset, limit_peaks
+from deepsampler.data.synth.common import RenderedTrack, TrackPlan
+from deepsampler.data.synth.mixing import limit_peaks
+from deepsampler.data.synth.speech import SR, SpeechPreset
 
 NOISE_WEIGHTS = {"white": 0.05, "pink": 0.1, "brown": 0.1, "coloured": 0.1, "hum": 0.15,
                  "machine": 0.5, "music": 0.6, "traffic": 0.5, "babble": 1.0}  # fmt: skip
