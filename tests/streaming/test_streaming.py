@@ -147,3 +147,15 @@ def test_latency_reported():
     cfg = sep.config
     assert sep.latency_samples == cfg.n_fft + cfg.hop
     assert sep.latency_ms == pytest.approx(1000 * (cfg.n_fft + cfg.hop) / cfg.sample_rate)
+
+
+def test_the_model_state_never_changes_size():
+    """The frame step's state (conv states, K/V rings, look-ahead queue) keeps its shapes from
+    the first call on, whatever the block sizes."""
+    sep = SEPS[3]
+    state = sep.init_state()
+    first = [(t.shape, t.dtype) for t in state.frame.tensors()]
+    gen = torch.Generator().manual_seed(3)
+    for size in (1, 127, 128, 1000, 4099, 7, 300):
+        _, state = sep.step(torch.rand(1, 2, size, generator=gen), state)
+        assert [(t.shape, t.dtype) for t in state.frame.tensors()] == first

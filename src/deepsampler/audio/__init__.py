@@ -18,6 +18,7 @@ from deepsampler.audio.io import (
 )
 from deepsampler.audio.resample import StreamResampler, resample
 from deepsampler.audio.stft import STFT
+from deepsampler.audio.stft_stream import OverlapAdd, StreamingSTFT
 
 __all__ = [
     "AUDIO_EXTENSIONS",
@@ -26,7 +27,9 @@ __all__ = [
     "AtomicAudioWriter",
     "AudioInfo",
     "ChunkedOverlapAdd",
+    "OverlapAdd",
     "StreamResampler",
+    "StreamingSTFT",
     "audio_info",
     "commit_all",
     "created_dirs",

@@ -1,10 +1,10 @@
-"""ONNX export of the streaming step and an onnxruntime engine with the StreamingSeparator API.
+"""ONNX export of the model's frame step and an onnxruntime engine with the StreamingSeparator API.
 
-The exported graph (:class:`~deepsampler.export.step_graph.StepGraph`) takes one frame's
-magnitude and the explicit state and returns the masks of the frame being synthesised and the
-new state. This runner does what depends on the stream position in numpy: framing and STFT,
-rotary angles (float64, wrapped to 2*pi), which cache slots are valid, mask application with the
-mixture phase, iSTFT overlap-add and the fixed output delay.
+The exported graph is :class:`~deepsampler.models.frame_step.FrameStepGraph`, the very function
+the PyTorch engine runs eagerly (``DeepSampler.step_frame``): one frame's magnitude, a
+``present`` flag and the fixed-size state in; the masks of the frame being synthesised and the
+new state out. Everything else (framing, mask application with the mixture phase, overlap-add,
+the fixed delay) is :class:`~deepsampler.streaming.engine.FrameEngine`'s, shared with PyTorch.
 
 An export is self-describing: its ``metadata_props`` hold the model's config and what a user of
 the file needs to know of the model (:class:`ExportMetadata`: name, size, training record, the
@@ -24,22 +24,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
-from deepsampler.audio.stft import ENVELOPE_FLOOR, end_pad
 from deepsampler.config import from_dict, to_dict
 from deepsampler.errors import ConfigError, DeepSamplerError
-from deepsampler.export.step_graph import StepGraph, state_shapes
 from deepsampler.models.config import ModelConfig
 from deepsampler.models.deepsampler import DeepSampler
+from deepsampler.models.frame_step import FrameState, FrameStepGraph, frame_state_specs
+from deepsampler.streaming.engine import FrameEngine
 
 OPSET = 18
-FIXED_INPUTS = ["mag", "angles_new", "angles_out", "key_mask0", "key_mask", "valid"]
+FIXED_INPUTS = ["mag", "present"]
 # metadata_props keys: every key this package writes starts with the prefix
 PREFIX = "deepsampler."
 FORMAT = "deepsampler.onnx-step"
-FORMAT_VERSION = 1
+# 2: the model's frame step with ring caches and the position inside (1: angles and slot masks
+# came from the runner)
+FORMAT_VERSION = 2
 EXPORT_HINT = "export one with `deepsampler export onnx --model MODEL -o FILE.onnx`"
 
 
@@ -176,21 +177,12 @@ def _checksum(proto: Any, props: dict[str, str]) -> str:
 
 def _example_inputs(model: DeepSampler) -> tuple[torch.Tensor, ...]:
     cfg = model.config
-    e = cfg.dim // cfg.heads
-    m1 = cfg.attn_window if cfg.depth > 1 else 1
-    fixed = (
-        torch.rand(1, cfg.audio_channels, cfg.n_fft // 2 + 1),
-        torch.zeros(1, e),
-        torch.zeros(1, e),
-        torch.ones(cfg.attn_window + cfg.lookahead, dtype=torch.bool),
-        torch.ones(m1, dtype=torch.bool),
-        torch.ones(1),
-    )
-    return fixed + tuple(torch.zeros(s) for s in state_shapes(model).values())
+    fixed = (torch.rand(1, cfg.audio_channels, cfg.n_fft // 2 + 1), torch.ones(1, dtype=torch.bool))
+    return fixed + tuple(model.initial_frame_state(1).tensors())
 
 
 def export_onnx_bytes(model: DeepSampler, metadata: ExportMetadata | None = None) -> bytes:
-    """The streaming step of a causal ``model`` as an ONNX model (bytes), carrying its config,
+    """The frame step of a causal ``model`` as an ONNX model (bytes), carrying its config,
     ``metadata`` (default: :meth:`ExportMetadata.for_model` of an unnamed, untrained model) and
     a checksum in its ``metadata_props``."""
     if not model.config.causal:
@@ -198,8 +190,8 @@ def export_onnx_bytes(model: DeepSampler, metadata: ExportMetadata | None = None
     import onnx
 
     metadata = metadata or ExportMetadata.for_model(model)
-    graph = StepGraph(model.eval())
-    names = list(state_shapes(model))
+    graph = FrameStepGraph(model.eval())
+    names = list(frame_state_specs(model.config))
     buf = io.BytesIO()
     # the exporter narrates its passes on stdout and warns about unrelated packages
     with torch.no_grad(), contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
@@ -316,30 +308,13 @@ def load_export(path: str | Path) -> OnnxExport:
     return parse_export(data, path)
 
 
-@dataclass
-class OnnxStreamState:
-    """The runner's state: graph state tensors plus the position bookkeeping (numpy)."""
-
-    graph: dict[str, np.ndarray]
-    inbuf: np.ndarray  # [b, c, m] padded samples not yet framed
-    spec_queue: list[np.ndarray]  # complex [b, c, F+1] of frames awaiting synthesis
-    ola: np.ndarray  # [b, s, c, n_fft]
-    ola_weight: np.ndarray  # [n_fft]
-    outq: np.ndarray  # [b, s, c, q]
-    next_frame: int = 0
-    to_drop: int = 0
-    samples_in: int = 0
-    samples_out: int = 0
-    last_frame: int | None = None  # set by flush: index of the stream's last real frame
-    flushed: bool = False
-
-
-class OnnxStreamingSeparator:
-    """Same calls as :class:`deepsampler.streaming.StreamingSeparator`, run by onnxruntime.
+class OnnxStreamingSeparator(FrameEngine):
+    """Same calls as :class:`deepsampler.streaming.StreamingSeparator`, the frame step run by
+    onnxruntime (one stream: batch 1).
 
     Args:
         onnx_model: the exported step (:func:`export_onnx_bytes`).
-        config: the model's config (the runner needs its STFT and attention sizes).
+        config: the model's config (the engine needs its STFT and state sizes).
         threads: onnxruntime intra-op threads (0: onnxruntime's default, all cores; one frame
             is little work, so 1 is usually fastest).
         metadata: what the export says of its model (``None`` where it is not known).
@@ -358,7 +333,7 @@ class OnnxStreamingSeparator:
     ) -> None:
         import onnxruntime as ort
 
-        self.config = config
+        super().__init__(config, torch.hann_window(config.n_fft, periodic=True))
         self.metadata = metadata
         self.origin = origin
         opts = ort.SessionOptions()
@@ -366,9 +341,7 @@ class OnnxStreamingSeparator:
             opts.intra_op_num_threads = threads
             opts.inter_op_num_threads = 1
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        probe = DeepSampler(config)
-        self.state_names = list(state_shapes(probe))
-        self.state_shapes = state_shapes(probe)
+        self.state_names = list(frame_state_specs(config))
         try:
             self.session = ort.InferenceSession(
                 onnx_model, opts, providers=["CPUExecutionProvider"]
@@ -385,9 +358,6 @@ class OnnxStreamingSeparator:
                 f"{origin}: the graph's inputs do not match its config (an export of another "
                 f"deepsampler version?); export it again with this one"
             )
-        inv = probe.latent.blocks[0].time.attn.rope.freqs.detach().double().numpy()
-        self.inv_freq = inv
-        self.window = probe.stft.window.numpy().astype(np.float64)
 
     @classmethod
     def from_model(
@@ -420,134 +390,21 @@ class OnnxStreamingSeparator:
         """The engine of an exported .onnx file; anything else is a one-line error."""
         return cls.from_export(load_export(path), threads, origin=str(path))
 
-    @property
-    def latency_samples(self) -> int:
-        return self.config.latency_samples
-
-    @property
-    def latency_ms(self) -> float:
-        return self.config.latency_ms
-
-    def init_state(self, batch: int = 1) -> OnnxStreamState:
+    def initial_frame_state(self, batch: int) -> FrameState:
         if batch != 1:
             raise ValueError("the ONNX engine runs one stream (batch 1)")
-        cfg = self.config
-        n, s, c = cfg.n_fft, len(cfg.sources), cfg.audio_channels
-        return OnnxStreamState(
-            graph={k: np.zeros(v, np.float32) for k, v in self.state_shapes.items()},
-            inbuf=np.zeros((1, c, n // 2), np.float32),
-            spec_queue=[],
-            ola=np.zeros((1, s, c, n)),
-            ola_weight=np.zeros(n),
-            outq=np.zeros((1, s, c, self.latency_samples), np.float32),
-            to_drop=n // 2,
+        tensors = [
+            torch.zeros(shape, dtype=dtype)
+            for shape, dtype in frame_state_specs(self.config).values()
+        ]
+        return FrameState.from_tensors(self.config, tensors)
+
+    def step_frame(
+        self, spectrum: torch.Tensor, present: torch.Tensor, state: FrameState
+    ) -> tuple[torch.Tensor, FrameState]:
+        feeds = {"mag": spectrum.abs().numpy(), "present": present.numpy()}
+        feeds.update(zip(self.state_names, (t.numpy() for t in state.tensors()), strict=True))
+        masks, *new = self.session.run(None, feeds)
+        return torch.from_numpy(masks), FrameState.from_tensors(
+            self.config, [torch.from_numpy(t) for t in new]
         )
-
-    def _angles(self, position: int) -> np.ndarray:
-        a = np.remainder(position * self.inv_freq, 2 * np.pi).astype(np.float32)
-        return np.repeat(a, 2)[None]
-
-    @staticmethod
-    def _slot_mask(slots: int, newest: int, last_frame: int | None) -> np.ndarray:
-        """Slot j of a cache whose newest entry is frame ``newest`` holds frame
-        ``newest - slots + 1 + j``; it counts if that frame exists (``0 <= frame``, and
-        ``frame <= last_frame`` once the stream has ended)."""
-        pos = newest - slots + 1 + np.arange(slots)
-        ok = pos >= 0
-        if last_frame is not None:
-            ok &= pos <= last_frame
-        return ok
-
-    def _run_frame(self, mag: np.ndarray, state: OnnxStreamState) -> np.ndarray:
-        cfg = self.config
-        f = state.next_frame
-        i = f - cfg.lookahead
-        m0 = cfg.attn_window + cfg.lookahead
-        m1 = cfg.attn_window if cfg.depth > 1 else 1
-        feeds = {
-            "mag": mag.astype(np.float32),
-            "angles_new": self._angles(f),
-            "angles_out": self._angles(i),
-            "key_mask0": self._slot_mask(m0, f, state.last_frame),
-            "key_mask": self._slot_mask(m1, i, state.last_frame),
-            "valid": np.array([1.0 if i >= 0 else 0.0], np.float32),
-            **state.graph,
-        }
-        outs = self.session.run(None, feeds)
-        state.graph = dict(zip(self.state_names, outs[1:], strict=True))
-        state.next_frame += 1
-        return outs[0]
-
-    def _synthesise(self, masks: np.ndarray, state: OnnxStreamState) -> None:
-        cfg = self.config
-        spec = state.spec_queue.pop(0)  # [1, c, F+1]
-        masks = np.concatenate([masks, masks[..., -1:]], axis=-1)  # Nyquist reuses the top bin
-        frames = np.fft.irfft(spec[:, None] * masks, n=cfg.n_fft) * self.window
-        state.ola += frames
-        state.ola_weight += self.window**2
-        self._emit(state, cfg.hop)
-
-    def _emit(self, state: OnnxStreamState, count: int) -> None:
-        w = state.ola_weight[:count]
-        # as the torch engine: kept samples have an envelope >= 0.5, the floor guards the rest
-        done = state.ola[..., :count] / np.maximum(w, ENVELOPE_FLOOR)
-        state.ola = np.concatenate(
-            [state.ola[..., count:], np.zeros_like(state.ola[..., :count])], -1
-        )
-        state.ola_weight = np.concatenate([state.ola_weight[count:], np.zeros_like(w)])
-        drop = min(state.to_drop, count)
-        state.to_drop -= drop
-        state.outq = np.concatenate([state.outq, done[..., drop:].astype(np.float32)], -1)
-
-    def _analyse_ready(self, state: OnnxStreamState) -> None:
-        cfg = self.config
-        n, hop = cfg.n_fft, cfg.hop
-        while state.inbuf.shape[-1] >= n:
-            spec = np.fft.rfft(state.inbuf[..., :n] * self.window)
-            state.inbuf = state.inbuf[..., hop:]
-            state.spec_queue.append(spec)
-            masks = self._run_frame(np.abs(spec), state)
-            if state.next_frame - 1 - cfg.lookahead >= 0:
-                self._synthesise(masks, state)
-
-    def step(self, samples, state: OnnxStreamState):
-        """``[c, m]`` or ``[1, c, m]`` samples -> as many separated samples ``[(1,) s, c, m]``."""
-        x = samples.numpy() if isinstance(samples, torch.Tensor) else np.asarray(samples)
-        squeeze = x.ndim == 2
-        x = x[None] if squeeze else x
-        if state.flushed:
-            raise RuntimeError("this stream was flushed; start a new one with init_state()")
-        if x.ndim != 3 or x.shape[:2] != (1, self.config.audio_channels):
-            raise ValueError(f"expected [1, {self.config.audio_channels}, samples], got {x.shape}")
-        m = x.shape[-1]
-        state.samples_in += m
-        state.inbuf = np.concatenate([state.inbuf, x.astype(np.float32)], -1)
-        self._analyse_ready(state)
-        out, state.outq = state.outq[..., :m], state.outq[..., m:]
-        state.samples_out += m
-        out = torch.from_numpy(np.ascontiguousarray(out))
-        return (out[0] if squeeze else out), state
-
-    def flush(self, state: OnnxStreamState):
-        cfg = self.config
-        # the offline STFT's pad to a whole number of hops, then its centring pad
-        tail = end_pad(state.samples_in, cfg.hop) + cfg.n_fft // 2
-        pad = np.zeros((*state.inbuf.shape[:-1], tail), np.float32)
-        state.inbuf = np.concatenate([state.inbuf, pad], -1)
-        self._analyse_ready(state)
-        state.last_frame = state.next_frame - 1
-        # drain the look-ahead: dummy frames past the end (masked out of attention) until the
-        # last real frame is synthesised; a stream shorter than the look-ahead has frames to
-        # synthesise only from index 0 on
-        silence = np.zeros((1, cfg.audio_channels, cfg.n_fft // 2 + 1))
-        while state.next_frame - cfg.lookahead <= state.last_frame:
-            index = state.next_frame - cfg.lookahead
-            masks = self._run_frame(silence, state)
-            if index >= 0:
-                self._synthesise(masks, state)
-        self._emit(state, state.ola.shape[-1])
-        total = state.samples_in + self.latency_samples
-        tail = state.outq[..., : total - state.samples_out]
-        state.samples_out = total
-        state.flushed = True
-        return torch.from_numpy(np.ascontiguousarray(tail)), state

@@ -1,8 +1,9 @@
 """The DeepSampler separator: STFT -> conv encoder -> BS-RoFormer latent -> conv decoder ->
 one magnitude mask per source and channel -> mixture phase -> iSTFT.
 
-The seams are separate methods (features, encoder, latent, decoder, masks) so that the streaming
-engine and the ONNX export can reuse them frame by frame. ``forward`` never computes a loss.
+The seams are separate methods (features, encoder, latent, decoder, masks); :meth:`step_frame`
+runs them one STFT frame at a time with a fixed-size state (:mod:`deepsampler.models.frame_step`),
+the step that both streaming engines run. ``forward`` never computes a loss.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from torch import nn
 from deepsampler.audio.stft import STFT
 from deepsampler.models.blocks import DecoderLevel, EncoderLevel
 from deepsampler.models.config import ModelConfig
+from deepsampler.models.frame_step import FrameState, initial_frame_state, step_frame
 from deepsampler.models.roformer import RoFormerLatent, time_attention_mask
 
 
@@ -128,6 +130,26 @@ class DeepSampler(nn.Module):
         spec = self.stft(mixture)
         stems = self.apply_masks(spec, self.forward_masks(spec))
         return self.stft.inverse(stems, mixture.shape[-1])
+
+    # ---- one frame at a time (causal models) -------------------------------------------------
+    def initial_frame_state(self, batch: int = 1) -> FrameState:
+        """The :meth:`step_frame` state before a stream's first frame, on the model's device."""
+        return initial_frame_state(self.config, batch, self.input_scale.device)
+
+    def step_frame(
+        self,
+        spec_frame: torch.Tensor,
+        state: FrameState,
+        present: bool | torch.Tensor = True,
+        inplace: bool = False,
+    ) -> tuple[torch.Tensor, FrameState]:
+        """Mixture STFT frame ``[b, c, f+1]`` (complex, or its magnitude) -> masks
+        ``[b, s, c, f+1]`` of the frame ``lookahead`` frames earlier, and the new state; see
+        :func:`deepsampler.models.frame_step.step_frame` for ``present`` and ``inplace``.
+        Frame by frame it equals :meth:`forward_masks` of the whole (causal) spectrum."""
+        if not self.config.causal:
+            raise ValueError("step_frame needs a causal model (config.causal = True)")
+        return step_frame(self, spec_frame, state, present, inplace)
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())

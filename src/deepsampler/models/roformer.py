@@ -14,7 +14,7 @@ import math
 import torch
 import torch.nn.functional as F
 from einops import rearrange
-from rotary_embedding_torch import RotaryEmbedding, apply_rotary_emb
+from rotary_embedding_torch import RotaryEmbedding
 from torch import nn
 
 
@@ -26,6 +26,16 @@ def time_attention_mask(
     i = torch.arange(frames, device=device)[:, None]
     j = torch.arange(frames, device=device)[None, :]
     return (j <= i + lookahead) & (j > i - window)
+
+
+def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotary embedding of ``x [..., N, e]`` by angles whose ``cos``/``sin`` are ``[N, e]``, in
+    rotary-embedding-torch's interleaved layout: exactly its ``apply_rotary_emb`` for angles
+    over every feature (the same products and sum), in a third of its operations, which
+    matters when a streaming step rotates one frame at a time."""
+    pairs = x.unflatten(-1, (-1, 2))
+    half = torch.stack((-pairs[..., 1], pairs[..., 0]), dim=-1).flatten(-2)
+    return (x * cos + half * sin).to(x.dtype)
 
 
 class Attention(nn.Module):
@@ -53,7 +63,8 @@ class Attention(nn.Module):
         """:meth:`project` with the rotation angles ``[N, e]`` given (for exported graphs, which
         take them as an input computed outside in float64)."""
         q, k, v = rearrange(self.qkv(self.norm(x)), "B N (k h e) -> k B h N e", k=3, h=self.heads)
-        return apply_rotary_emb(angles, q), apply_rotary_emb(angles, k), v
+        cos, sin = angles.cos(), angles.sin()
+        return rotate(q, cos, sin), rotate(k, cos, sin), v
 
     def rotary_angles(self, positions: torch.Tensor) -> torch.Tensor:
         """Rotation angles ``[N, e]`` for integer ``positions [N]``, in rotary-embedding-torch's
@@ -109,6 +120,19 @@ class TransformerLayer(nn.Module):
         x = x + self.attn(x, positions, mask)
         return x + self.ff(x)
 
+    def attend_cached(
+        self,
+        x: torch.Tensor,
+        q: torch.Tensor,
+        keys: torch.Tensor,
+        values: torch.Tensor,
+        mask: torch.Tensor | None,
+    ) -> torch.Tensor:
+        """The layer for inputs ``x [B, N, d]`` whose rotated queries ``q [B, h, N, e]`` are
+        given, over cached rotated ``keys``/``values [B, h, M, e]`` (streaming)."""
+        x = x + self.attn.attend(q, keys, values, mask)
+        return x + self.ff(x)
+
 
 class BandSplit(nn.Module):
     """``[b, d_c, f, t]`` feature map -> ``[b, n, t, d]`` band tokens (one linear per band)."""
@@ -158,6 +182,13 @@ class RoFormerBlock(nn.Module):
         x = rearrange(x, "(b n) t d -> (b t) n d", b=b)
         x = self.band(x, torch.arange(n, device=x.device))
         return rearrange(x, "(b t) n d -> b n t d", b=b)
+
+    def band_tokens(self, x: torch.Tensor, batch: int) -> torch.Tensor:
+        """The subband layer on time-major tokens ``[(b n), t, d]`` (as the time layer leaves
+        them) -> ``[(b n), t, d]``."""
+        x = rearrange(x, "(b n) t d -> (b t) n d", b=batch)
+        x = self.band(x, torch.arange(x.shape[1], device=x.device))
+        return rearrange(x, "(b t) n d -> (b n) t d", b=batch)
 
 
 class RoFormerLatent(nn.Module):

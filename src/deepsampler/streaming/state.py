@@ -7,56 +7,45 @@ from dataclasses import dataclass, field, fields
 
 import torch
 
+from deepsampler.audio.stft_stream import OverlapAddState
+from deepsampler.models.frame_step import FrameState
+
 
 @dataclass
 class StreamState:
-    """Everything a :class:`StreamingSeparator` carries from one call to the next.
+    """Everything a streaming engine carries from one call to the next.
 
-    Axis legend: ``b`` batch, ``c`` audio channels, ``s`` sources, ``d`` features, ``f`` freq
-    bins, ``n`` bands, ``h`` heads, ``e`` head features, ``P`` frames waiting for look-ahead.
+    Axis legend: ``b`` batch, ``c`` audio channels, ``s`` sources, ``F`` ``n_fft // 2 + 1``
+    bins, ``la`` look-ahead frames. Only ``inbuf`` and ``outq`` change size (by less than a
+    frame and a call's samples); the model's state is fixed-size.
 
     Attributes:
-        inbuf: ``[b, c, m]`` zero-padded input samples not yet consumed by a full STFT frame
+        inbuf: ``[b, c, m]`` zero-padded input samples not yet consumed by a whole STFT frame
             (starts with ``n_fft // 2`` zeros, the centring pad of the offline STFT).
-        next_frame: index of the next STFT frame to analyse.
-        next_output_frame: index of the next frame to synthesise (``next_frame - P``).
-        conv: per causal time convolution (encoder levels, then decoder levels), its last
-            ``kernel - 1`` input frames ``[b, d, f, kernel - 1]``.
-        keys, values: per time-attention layer, the rotated keys / values of its last frames
-            ``[b*n, h, M, e]``; ``M`` is bounded by the attention window (+ look-ahead in the
-            first layer).
-        key_start: per time-attention layer, the frame index of ``keys[l][:, :, 0]``.
-        pending_x, pending_q: first time layer's input tokens ``[b*n, P, d]`` and rotated queries
-            ``[b*n, h, P, e]`` of frames whose look-ahead has not arrived yet.
-        pending_z: their latent ``[b, d, f_L, P]``; pending_skips: their encoder skips;
-            pending_spec: their mixture STFT frames ``[b, c, f+1, P]`` (complex).
-        ola, ola_weight: overlap-add numerator ``[b, s, c, n_fft]`` and window-square sum
-            ``[n_fft]`` of the iSTFT, from padded position ``next_output_frame * hop`` on.
+        frame: the model's frame-step state (conv states, K/V rings, look-ahead queue).
+        spectra: ``[b, c, F, la]`` complex mixture spectra of the frames awaiting their masks
+            (frame ``p`` in slot ``p mod la``; their masks come ``la`` frames later).
+        ola: the iSTFT overlap-add buffers.
         outq: ``[b, s, c, q]`` finished samples (with the fixed delay's leading zeros) not yet
             returned.
-        to_drop: padded positions still to discard at the output (the offline centring pad).
+        next_frame: index of the next STFT frame to analyse.
         samples_in, samples_out: samples received / returned so far (per channel).
     """
 
     inbuf: torch.Tensor
-    next_frame: int
-    next_output_frame: int
-    conv: list[torch.Tensor]
-    keys: list[torch.Tensor]
-    values: list[torch.Tensor]
-    key_start: list[int]
-    pending_x: torch.Tensor
-    pending_q: torch.Tensor
-    pending_z: torch.Tensor
-    pending_skips: list[torch.Tensor]
-    pending_spec: torch.Tensor
-    ola: torch.Tensor
-    ola_weight: torch.Tensor
+    frame: FrameState
+    spectra: torch.Tensor
+    ola: OverlapAddState
     outq: torch.Tensor
-    to_drop: int
+    next_frame: int = 0
     samples_in: int = 0
     samples_out: int = 0
     flushed: bool = field(default=False)
+
+    @property
+    def keys(self) -> list[torch.Tensor]:
+        """Per time-attention layer, its ring of rotated keys ``[b*n, h, M_l, e]``."""
+        return self.frame.keys
 
     def clone(self) -> StreamState:
         """A deep copy: continuing from it gives exactly what continuing from ``self`` would."""
@@ -64,9 +53,11 @@ class StreamState:
 
     def nbytes(self) -> int:
         """Bytes held in tensors (to check that long streams stay bounded)."""
-        total = 0
+        total = self.frame.nbytes()
         for f in fields(self):
             value = getattr(self, f.name)
-            items = value if isinstance(value, list) else [value]
-            total += sum(t.numel() * t.element_size() for t in items if isinstance(t, torch.Tensor))
+            if isinstance(value, OverlapAddState):
+                total += sum(t.numel() * t.element_size() for t in (value.acc, value.weight))
+            elif isinstance(value, torch.Tensor):
+                total += value.numel() * value.element_size()
         return total

@@ -1,0 +1,155 @@
+"""What every streaming engine does around the model's frame step: samples in, frames through
+the step, separated samples out with a fixed delay.
+
+The engines differ only in who runs :func:`deepsampler.models.frame_step.step_frame`: PyTorch
+eagerly (:class:`deepsampler.streaming.StreamingSeparator`) or onnxruntime on its export
+(:class:`deepsampler.export.onnx_engine.OnnxStreamingSeparator`). Framing and overlap-add are
+:mod:`deepsampler.audio.stft_stream`'s.
+
+Timing: frame ``t`` is analysed once the padded samples ``[t*hop, t*hop + n_fft)`` have
+arrived; its masks come out of the step ``lookahead`` frames later, when it is synthesised,
+which finishes the padded samples ``[t*hop, (t+1)*hop)``. The output is the offline pass
+delayed by exactly ``latency_samples`` (zeros before it).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import numpy as np
+import torch
+
+from deepsampler.audio.stft_stream import OverlapAdd, StreamingSTFT
+from deepsampler.models.config import ModelConfig
+from deepsampler.models.frame_step import FrameState
+from deepsampler.streaming.state import StreamState
+
+
+class FrameEngine(ABC):
+    """``init_state``, ``step`` and ``flush`` of a stream, for a model's frame step.
+
+    ``step`` takes any number of new samples ``[b, c, m]`` (or ``[c, m]``; a tensor or an
+    array) and returns exactly ``m`` samples ``[b, s, c, m]`` (or ``[s, c, m]``) of the
+    separated stream, which is the offline output delayed by ``latency_samples``; ``flush``
+    returns the last ``latency_samples`` ``[b, s, c, L]``. The state is updated in place as well
+    as returned: :meth:`StreamState.clone` it first to keep it.
+
+    Args:
+        config: the model's config.
+        window: ``[n_fft]`` STFT window, on the device the audio is to be processed on.
+    """
+
+    kind = "frame"  # which engine this is, for messages ("torch", "onnx")
+
+    def __init__(self, config: ModelConfig, window: torch.Tensor) -> None:
+        self.config = config
+        self.stft = StreamingSTFT(config.n_fft, config.hop, window)
+        self.overlap_add = OverlapAdd(config.n_fft, config.hop, window)
+        self._present = {p: torch.tensor([p], device=window.device) for p in (True, False)}
+
+    # ---- what each engine provides ---------------------------------------------------------
+    @abstractmethod
+    def initial_frame_state(self, batch: int) -> FrameState:
+        """The frame step's state before the first frame."""
+
+    @abstractmethod
+    def step_frame(
+        self, spectrum: torch.Tensor, present: torch.Tensor, state: FrameState
+    ) -> tuple[torch.Tensor, FrameState]:
+        """The model's frame step: ``spectrum [b, c, F]`` complex, ``present [1]`` bool ->
+        masks ``[b, s, c, F]`` of the frame ``lookahead`` earlier, and the new state."""
+
+    # ---- what it is ------------------------------------------------------------------------
+    @property
+    def latency_samples(self) -> int:
+        """Fixed delay of the output stream: analysis window + look-ahead frames x hop."""
+        return self.config.latency_samples
+
+    @property
+    def latency_ms(self) -> float:
+        return self.config.latency_ms
+
+    @property
+    def hop(self) -> int:
+        return self.config.hop
+
+    # ---- the public calls ------------------------------------------------------------------
+    def init_state(self, batch: int = 1) -> StreamState:
+        """A fresh state for ``batch`` independent streams."""
+        cfg = self.config
+        c, s = cfg.audio_channels, len(cfg.sources)
+        window = self.stft.window
+        spectra = window.new_zeros(batch, c, cfg.n_fft // 2 + 1, cfg.lookahead)
+        return StreamState(
+            inbuf=self.stft.initial_buffer(batch, c),
+            frame=self.initial_frame_state(batch),
+            spectra=spectra.to(torch.complex64),
+            ola=self.overlap_add.initial_state((batch, s, c)),
+            outq=window.new_zeros(batch, s, c, self.latency_samples),
+        )
+
+    @torch.inference_mode()
+    def step(
+        self, samples: torch.Tensor | np.ndarray, state: StreamState
+    ) -> tuple[torch.Tensor, StreamState]:
+        """Feed ``[b, c, m]`` (or ``[c, m]``) new samples; return ``[b, s, c, m]`` (or
+        ``[s, c, m]``) separated samples and the state."""
+        x = torch.as_tensor(samples)
+        squeeze = x.dim() == 2
+        x = x[None] if squeeze else x
+        if state.flushed:
+            raise RuntimeError("this stream was flushed; start a new one with init_state()")
+        batch = state.inbuf.shape[0]
+        if x.dim() != 3 or x.shape[1] != self.config.audio_channels or x.shape[0] != batch:
+            raise ValueError(
+                f"expected [{batch}, {self.config.audio_channels}, samples], got {list(x.shape)}"
+            )
+        m = x.shape[-1]
+        state.samples_in += m
+        state.inbuf = torch.cat([state.inbuf, x.to(state.inbuf)], dim=-1)
+        self._run_ready_frames(state)
+        if state.outq.shape[-1] < m:  # cannot happen with latency >= n_fft + lookahead * hop
+            raise AssertionError("streaming pipeline fell behind its fixed latency")
+        out, state.outq = state.outq[..., :m], state.outq[..., m:]
+        state.samples_out += m
+        return (out[0] if squeeze else out), state
+
+    @torch.inference_mode()
+    def flush(self, state: StreamState) -> tuple[torch.Tensor, StreamState]:
+        """End the stream: return its last ``latency_samples`` samples ``[b, s, c, L]``."""
+        state.inbuf = self.stft.end(state.inbuf, state.samples_in)
+        self._run_ready_frames(state)
+        # drain the look-ahead with frames past the end (never attended) until the last real
+        # frame is synthesised; a stream shorter than the look-ahead synthesises from frame 0
+        last = state.next_frame - 1
+        silence = state.spectra.new_zeros(state.spectra.shape[:-1])
+        while state.next_frame - self.config.lookahead <= last:
+            self._run_frame(silence, self._present[False], state)
+        state.outq = torch.cat([state.outq, self.overlap_add.finish(state.ola)], dim=-1)
+        total = state.samples_in + self.latency_samples
+        tail = state.outq[..., : total - state.samples_out]
+        state.outq = state.outq[..., :0]
+        state.samples_out = total
+        state.flushed = True
+        return tail, state
+
+    # ---- internals -------------------------------------------------------------------------
+    def _run_ready_frames(self, state: StreamState) -> None:
+        spectra, state.inbuf = self.stft.frames(state.inbuf)
+        for t in range(spectra.shape[-1]):
+            self._run_frame(spectra[..., t], self._present[True], state)
+
+    def _run_frame(self, spectrum: torch.Tensor, present: torch.Tensor, state: StreamState) -> None:
+        """One frame through the step; synthesise the frame its masks are for, if it exists."""
+        la = self.config.lookahead
+        masks, state.frame = self.step_frame(spectrum, present, state.frame)
+        index = state.next_frame - la  # the frame the masks are for
+        if la:  # its spectrum waited in slot index mod la, which the new frame takes
+            slot = state.next_frame % la
+            delayed = state.spectra[..., slot].clone()
+            state.spectra[..., slot] = spectrum
+            spectrum = delayed
+        state.next_frame += 1
+        if index >= 0:
+            stems = spectrum.unsqueeze(1) * masks  # [b, s, c, F]
+            state.outq = torch.cat([state.outq, self.overlap_add.add(stems, state.ola)], dim=-1)
