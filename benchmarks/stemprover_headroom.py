@@ -26,8 +26,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from deepsampler.stemprover.checkpoint import load_stemprover
 from deepsampler.stemprover.diffusion import sample
-from deepsampler.stemprover.model import StemProver, keep_phase
+from deepsampler.stemprover.model import keep_phase
 from deepsampler.stemprover.pairs import (
     SEPARATOR,
     PairConfig,
@@ -53,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     if "test" in args.split:
         ap.error("use a validation split: test splits are for the benchmark only")
     torch.set_num_threads(args.threads)
-    model, _ = StemProver.load(args.model)
+    model, _ = load_stemprover(args.model)
     cache = args.out / f"cache-{args.split}"
     split = Path(args.data) / args.split
     cache_separator_outputs(split, cache, "music4-rt", args.tracks, progress=False)

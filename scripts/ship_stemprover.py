@@ -6,23 +6,24 @@ model card from the run's config, its training log and a benchmark result.
         --notes scripts/card_notes/stemprover.md
 
 Writes src/deepsampler/pretrained/stemprover/stemprover.pt, stemprover-regression.pt and
-stemprover.md (a folder of their own: the separators' registry lists pretrained/*.pt).
+stemprover.md (a folder of their own: ``deepsampler.models.registry`` lists them with kinds
+``stemprover`` and ``stemprover-regression``; ``--model`` takes only pretrained/*.pt).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import shutil
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "benchmarks"))
-
-from deepsampler.stemprover.enhancer import STEMPROVER_DIR  # noqa: E402
-from deepsampler.stemprover.model import StemProver  # noqa: E402
-from stemprover import markdown  # noqa: E402  (benchmarks/stemprover.py)
+from deepsampler.evaluation.stemprover_bench import markdown
+from deepsampler.stemprover.checkpoint import (
+    load_regression,
+    load_stemprover,
+    save_regression,
+    save_stemprover,
+)
+from deepsampler.stemprover.enhancer import STEMPROVER_DIR
 
 
 def training_table(run: Path) -> str:
@@ -65,7 +66,7 @@ def main() -> None:
     )
     args = ap.parse_args()
     model_path = args.run / "stemprover.pt"
-    model, extra = StemProver.load(model_path)
+    model, extra = load_stemprover(model_path)
     needed = {"autoencoder", "base", "control", "adapters"}
     if model.predictor is not None:
         needed.add("predictor")
@@ -79,13 +80,14 @@ def main() -> None:
     STEMPROVER_DIR.mkdir(parents=True, exist_ok=True)
     dest = STEMPROVER_DIR / f"{args.name}.pt"
     # saved anew rather than copied: the current format (a guide by digest, not its weights)
-    model.save(
-        dest, extra=extra if args.steps is None else {**extra, "inference": {"steps": args.steps}}
+    save_stemprover(
+        dest, model, extra if args.steps is None else {**extra, "inference": {"steps": args.steps}}
     )
     steps = model.config.diffusion.steps if args.steps is None else args.steps
     reg = args.run / "regression.pt"
     if reg.is_file():
-        shutil.copyfile(reg, STEMPROVER_DIR / f"{args.name}-regression.pt")
+        # verified against the model (one loader, sizes checked) and written anew
+        save_regression(load_regression(model, reg), STEMPROVER_DIR / f"{args.name}-regression.pt")
     parts = ("predictor", "autoencoder", "denoiser", "control")
     params = {
         n: sum(p.numel() for p in getattr(model, n).parameters() if p.requires_grad)

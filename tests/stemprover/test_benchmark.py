@@ -1,26 +1,25 @@
-"""benchmarks/stemprover.py end to end: music4-rt separates a generated track, a tiny StemProver
-and its regression control refine the stems, and the table's identity row is exactly zero."""
+"""benchmarks/stemprover.py (``evaluation.stemprover_bench``) end to end: music4-rt separates a
+generated track, a tiny StemProver and its regression control refine the stems, and the table's
+identity row is exactly zero."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 import torch
 
+from deepsampler.evaluation import stemprover_bench as bench
+from deepsampler.stemprover.checkpoint import save_stemprover
 from deepsampler.stemprover.model import StemProver
 from deepsampler.stemprover.refiners import RegressionNet
 from deepsampler.stemprover.train import save_regression
 
 from .conftest import tiny_config
 from .test_mask_refiner import tiny_mask_config
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-import stemprover as bench  # noqa: E402
 
 
 def _track(root: Path, rate: int = 44100, seconds: float = 2.0) -> Path:
@@ -48,11 +47,11 @@ def test_benchmark_rows_on_a_generated_track(tmp_path) -> None:
     model = StemProver(dataclasses.replace(tiny_config(), sample_rate=44100, predictor=predictor))
     for name in ("bleed", "band_limit"):
         model.add_adapter(name)
-    path = model.save(tmp_path / "sp" / "stemprover.pt")
+    path = save_stemprover(tmp_path / "sp" / "stemprover.pt", model)
     save_regression(RegressionNet(model), tmp_path / "sp" / "regression.pt")
     data = _track(tmp_path / "data")
     out = tmp_path / "bench"
-    args = ["--model", str(path), "--synthetic", str(data), "--limit", "1", "--seconds", "1"]
+    args = ["--model", str(path), "--synthetic", str(data), "--limit", "1", "--seconds", "0.5"]
     assert bench.main([*args, "--steps", "1", "--threads", "1", "--out", str(out)]) == 0
     result = json.loads((out / "stemprover.json").read_text())
     rows = result["sets"]["synthetic (music4-rt outputs)"]
@@ -84,7 +83,7 @@ def test_guide_row_and_reseparation_row(tmp_path) -> None:
     torch.manual_seed(0)
     predictor = dataclasses.replace(tiny_mask_config(), sample_rate=44100, guide="music4-hq")
     model = StemProver(dataclasses.replace(tiny_config(), sample_rate=44100, predictor=predictor))
-    path = model.save(tmp_path / "sp" / "stemprover.pt")
+    path = save_stemprover(tmp_path / "sp" / "stemprover.pt", model)
     data = _track(tmp_path / "data")
     out = tmp_path / "bench"
     args = ["--model", str(path), "--synthetic", str(data), "--limit", "1", "--seconds", "1"]

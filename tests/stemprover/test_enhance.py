@@ -13,6 +13,7 @@ import torch
 
 from deepsampler.cli import main
 from deepsampler.errors import DeepSamplerError
+from deepsampler.stemprover.checkpoint import save_stemprover
 from deepsampler.stemprover.enhancer import Enhancer, adapter_weights
 from deepsampler.stemprover.model import StemProver
 from deepsampler.stemprover.refiners import IdentityRefiner
@@ -36,7 +37,7 @@ def model_file(tmp_path):
     model = StemProver(tiny_config())
     for name in ("bleed", "band_limit"):
         model.add_adapter(name)
-    return model.save(tmp_path / "tiny.pt")
+    return save_stemprover(tmp_path / "tiny.pt", model)
 
 
 def test_identity_refiner_through_segments_returns_the_input() -> None:
@@ -220,7 +221,7 @@ def test_a_guided_model_leaves_stems_outside_its_guides_sources_alone(tmp_path, 
     assert source_from_filename("out/song/Speech.wav") == "speech"
     assert source_from_filename("out/song/vocals.flac") == "vocals"
     assert source_from_filename("take3.wav") is None
-    model_path = model.save(tmp_path / "guided.pt")
+    model_path = save_stemprover(tmp_path / "guided.pt", model)
     for name in ("speech", "take3"):
         sf.write(tmp_path / f"{name}.wav", stem.T, RATE, subtype="FLOAT")
     sf.write(tmp_path / "mix.wav", mix.T, RATE, subtype="FLOAT")

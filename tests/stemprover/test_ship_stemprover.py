@@ -9,6 +9,7 @@ import sys
 import pytest
 import torch
 
+from deepsampler.stemprover.checkpoint import load_stemprover, save_stemprover
 from deepsampler.stemprover.model import StemProver
 from deepsampler.stemprover.train import STAGES
 
@@ -40,7 +41,7 @@ def _run(tmp_path, stages_done: list[str], guide: str | None = None):
     model = StemProver(dataclasses.replace(tiny_config(), predictor=predictor))
     model.add_adapter("bleed")
     run = tmp_path / "run"
-    model.save(run / "stemprover.pt", extra={"stages_done": stages_done})
+    save_stemprover(run / "stemprover.pt", model, {"stages_done": stages_done})
     (run / "config.yaml").write_text("name: tiny\n")
     lines = [
         {"stage": "predictor", "step": 25, "loss": -4.5},
@@ -67,8 +68,8 @@ def test_ship_writes_the_model_and_a_card_with_the_predictor(tmp_path, monkeypat
     run, bench = _run(tmp_path, list(STAGES))
     monkeypatch.setattr(sys, "argv", ["ship", "--run", str(run), "--bench", str(bench)])
     ship.main()
-    shipped, shipped_extra = StemProver.load(dest / "stemprover.pt")
-    original, extra = StemProver.load(run / "stemprover.pt")
+    shipped, shipped_extra = load_stemprover(dest / "stemprover.pt")
+    original, extra = load_stemprover(run / "stemprover.pt")
     assert shipped_extra == extra and shipped.config == original.config
     for a, b in zip(shipped.state_dict().values(), original.state_dict().values(), strict=True):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
@@ -100,8 +101,8 @@ def test_ship_with_a_default_step_count(tmp_path, monkeypatch) -> None:
     argv = ["ship", "--run", str(run), "--bench", str(bench), "--steps", "0"]
     monkeypatch.setattr(sys, "argv", argv)
     ship.main()
-    shipped, extra = StemProver.load(dest / "stemprover.pt")
-    original, _ = StemProver.load(run / "stemprover.pt")
+    shipped, extra = load_stemprover(dest / "stemprover.pt")
+    original, _ = load_stemprover(run / "stemprover.pt")
     assert extra["inference"] == {"steps": 0} and extra["stages_done"] == list(STAGES)
     for a, b in zip(shipped.state_dict().values(), original.state_dict().values(), strict=True):
         torch.testing.assert_close(a, b)
@@ -145,5 +146,5 @@ def test_a_guided_models_card_names_its_guide_and_every_benchmark(tmp_path, monk
     assert card.count("Command: `.venv/bin/python benchmarks/stemprover.py") == 2
     # the shipped file holds the refiner, not the guide's weights
     payload = torch.load(dest / "stemprover.pt", weights_only=True)
-    assert not any(k.startswith("guide_model.") for k in payload["predictor"])
-    StemProver.load(dest / "stemprover.pt")
+    assert not any(k.startswith("predictor.guide_model.") for k in payload["state_dict"])
+    load_stemprover(dest / "stemprover.pt")

@@ -8,20 +8,20 @@ import pytest
 import soundfile as sf
 
 from deepsampler.cli import main
+from deepsampler.stemprover.checkpoint import load_stemprover, read_stemprover
 from deepsampler.stemprover.enhancer import STEMPROVER_DIR, Enhancer, resolve_stemprover
-from deepsampler.stemprover.model import StemProver, read_payload
 from deepsampler.stemprover.train import STAGES
 
 
 def test_the_shipped_model_is_complete_and_its_card_says_how_it_was_chosen() -> None:
     path = resolve_stemprover("stemprover")
     assert path == STEMPROVER_DIR / "stemprover.pt"
-    model, extra = StemProver.load(path)  # refuses a music4-hq other than the one it learned
+    model, extra = load_stemprover(path)  # refuses a music4-hq other than the one it learned
     assert set(extra["stages_done"]) == set(STAGES)
     assert sorted(model.adapters) == ["band_limit", "bleed", "musical_noise", "phase_smear"]
     assert model.predictor is not None and model.predictor.config.guide == "music4-hq"
-    payload = read_payload(path)
-    assert not any(k.startswith("guide_model.") for k in payload["predictor"])
+    payload = read_stemprover(path)
+    assert not any(k.startswith("predictor.guide_model.") for k in payload["state_dict"])
     steps = extra["inference"]["steps"]
     assert Enhancer("stemprover").steps == steps  # the file's default, chosen on validation
     card = (STEMPROVER_DIR / "stemprover.md").read_text()

@@ -12,6 +12,7 @@ import torch
 
 from deepsampler.errors import ConfigError, DeepSamplerError
 from deepsampler.stemprover import adapters as lora
+from deepsampler.stemprover.checkpoint import load_stemprover
 from deepsampler.stemprover.model import StemProver
 from deepsampler.stemprover.pairs import SEPARATOR, PairConfig, PairSampler
 from deepsampler.stemprover.train import (
@@ -93,11 +94,11 @@ def test_two_step_run_of_every_stage(tmp_path) -> None:
     config = _config(root)
     results = StemProverTrainer(config, run, progress=False).run(["autoencoder", "base"])
     assert [r.stage for r in results] == ["autoencoder", "base"]
-    base_state = lora.base_state_dict(StemProver.load(run / "stemprover.pt")[0].denoiser)
+    base_state = lora.base_state_dict(load_stemprover(run / "stemprover.pt")[0].denoiser)
     results = StemProverTrainer(config, run, progress=False).run()
     assert [r.stage for r in results] == ["control", "adapters", "regression"]
     assert all(np.isfinite(r.last_loss) for r in results)
-    model, extra = StemProver.load(run / "stemprover.pt")
+    model, extra = load_stemprover(run / "stemprover.pt")
     assert sorted(extra["stages_done"]) == sorted(STAGES)  # predictor: none to train, counted
     assert model.predictor is None
     assert model.adapters == ["bleed", "musical_noise", "band_limit", "phase_smear"]
@@ -188,7 +189,7 @@ def test_init_from_continues_after_the_finished_stages(tmp_path) -> None:
     root = write_corpus(tmp_path / "corpus")
     config = _config(root)
     StemProverTrainer(config, tmp_path / "first", progress=False).run(["autoencoder", "base"])
-    first = StemProver.load(tmp_path / "first" / "stemprover.pt")[0]
+    first = load_stemprover(tmp_path / "first" / "stemprover.pt")[0]
     cont = dataclasses.replace(config, init_from=str(tmp_path / "first" / "stemprover.pt"))
     results = StemProverTrainer(cont, tmp_path / "second", progress=False).run(
         ["autoencoder", "base", "control"]
@@ -199,14 +200,14 @@ def test_init_from_continues_after_the_finished_stages(tmp_path) -> None:
     assert again.run(["base"]) == []
     fresh = StemProverTrainer(cont, tmp_path / "retrain", progress=False)
     assert [r.stage for r in fresh.run(["base"], retrain=["base"])] == ["base"]
-    retrained = StemProver.load(tmp_path / "retrain" / "stemprover.pt")[0]
+    retrained = load_stemprover(tmp_path / "retrain" / "stemprover.pt")[0]
     assert any(
         not torch.equal(v, first.denoiser.state_dict()[k])
         for k, v in retrained.denoiser.state_dict().items()
     )
     with pytest.raises(ConfigError, match="unknown stage"):
         fresh.run(["base"], retrain=["polish"])
-    second = StemProver.load(tmp_path / "second" / "stemprover.pt")[0]
+    second = load_stemprover(tmp_path / "second" / "stemprover.pt")[0]
     for key, value in second.autoencoder.state_dict().items():
         torch.testing.assert_close(value, first.autoencoder.state_dict()[key])
     other = dataclasses.replace(cont, model=dataclasses.replace(config.model, bands=2))
@@ -223,7 +224,7 @@ def test_init_from_continues_after_the_finished_stages(tmp_path) -> None:
         ["autoencoder", "base", "control"]
     )
     assert [r.stage for r in results] == ["control"]
-    fourth = StemProver.load(tmp_path / "fourth" / "stemprover.pt")[0]
+    fourth = load_stemprover(tmp_path / "fourth" / "stemprover.pt")[0]
     assert fourth.config.mixture_condition is flip
     for key, value in fourth.denoiser.state_dict().items():
         torch.testing.assert_close(value, second.denoiser.state_dict()[key])
@@ -312,7 +313,7 @@ def test_predictor_stage_trains_first_and_feeds_the_conditional_stages(tmp_path)
     results = trainer.run()
     assert [r.stage for r in results] == list(STAGES)
     assert all(np.isfinite(r.last_loss) for r in results)
-    model, extra = StemProver.load(tmp_path / "run" / "stemprover.pt")
+    model, extra = load_stemprover(tmp_path / "run" / "stemprover.pt")
     assert extra["stages_done"] == list(STAGES)
     heads = model.predictor.net.heads
     assert any(float(h.weight.detach().abs().sum()) > 0 for h in heads)  # it left the identity
@@ -370,7 +371,7 @@ def test_predictor_stage_trains_the_refiner_around_a_frozen_guide(tmp_path) -> N
     trainer = StemProverTrainer(config, tmp_path / "run", progress=False)
     (result,) = trainer.run(stages=["predictor"])
     assert result.stage == "predictor" and np.isfinite(result.last_loss)
-    model, _ = StemProver.load(tmp_path / "run" / "stemprover.pt")
+    model, _ = load_stemprover(tmp_path / "run" / "stemprover.pt")
     assert float(model.predictor.alpha.detach().abs().sum()) > 0  # it learned to read the guide
     reference = load_checkpoint(guide).model.state_dict()
     for name, value in model.predictor.guide_model.state_dict().items():

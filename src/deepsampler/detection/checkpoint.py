@@ -1,4 +1,4 @@
-"""Detector checkpoints: the separator checkpoint format (``deepsampler.models.checkpoint``:
+"""Detector checkpoints: the one model-file format (``deepsampler.models.checkpoint``:
 format name, version, digest, config), holding an :class:`SDEModel` and, in
 ``metadata["detection"]``, what the network alone does not say (:class:`DetectionSettings`):
 the separator whose stems it reads and that separator's digest, the detected source, and the
@@ -17,7 +17,7 @@ from deepsampler.errors import CheckpointError, ConfigError
 from deepsampler.models.checkpoint import LoadedModel, load_checkpoint, save_checkpoint
 from deepsampler.models.sde import SDEModel
 
-KIND = "SDEModel"
+KIND = "detector"  # the registry kind of an SDEModel file
 #: the name a shipped detector will have; none ships yet
 DEFAULT_DETECTOR = "siren-sde"
 TRAIN_HINT = (

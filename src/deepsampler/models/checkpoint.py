@@ -1,30 +1,42 @@
-"""Self-describing model checkpoints.
+"""One model-file format for every model deepsampler writes and ships.
 
-A checkpoint is a ``torch.save`` of a plain dict (loaded with ``weights_only=True``, so no code
+A model file is a ``torch.save`` of a plain dict (loaded with ``weights_only=True``, so no code
 runs on load)::
 
     format          "deepsampler.model"
     format_version  1
     package_version the deepsampler version that wrote it
-    model           "DeepSampler" (a separator) or "SDEModel" (a sound-event detector)
-    config          its ModelConfig / SDEConfig as a dict
-    state_dict      the weights
+    model           the model class: "DeepSampler" (a separator), "SDEModel" (a sound-event
+                    detector), "StemProver" (the artifact refiner), "RegressionNet" (StemProver's
+                    one-pass regression control); see MODEL_KINDS
+    config          what rebuilds the network before its weights load (a ModelConfig /
+                    SDEConfig as a dict; for StemProver files its config, adapter ranks and
+                    guide digest)
+    state_dict      the weights, a flat name -> tensor dict
     training        what trained it (steps, data, hours...) or None for untrained weights
-    metadata        free-form (name, model card summary, caveats)
+    metadata        free-form (name, model card summary, caveats, stages done)
     digest          sha256 over everything above
 
 The digest detects corruption and edits made without recomputing it; it does not prove who made
 the file (anyone can recompute a hash), so the body is also checked for types and shapes.
-Anything else (a foreign file, a newer format, edited weights or config, weights that do not fit
-the config) is refused with a one-line :class:`CheckpointError` saying why, and so is a file of
-the other kind than the caller asked for (a detector given where a separator is expected).
+Anything else (a foreign file, a newer format, an old StemProver file, edited weights or config,
+weights that do not fit the config) is refused with a one-line :class:`CheckpointError` saying
+why, and so is a file of another kind than the caller asked for (a detector given where a
+separator is expected).
+
+How each model class is written and rebuilt is its :class:`Codec`. Separators and detectors are
+registered here; classes of other packages register theirs with :func:`register_codec` from the
+module named in :data:`MODEL_KINDS`, imported the first time a file of that class is read (so
+``models`` imports nothing of ``stemprover``).
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,26 +52,145 @@ from deepsampler.models.sde import SDEConfig, SDEModel
 
 FORMAT = "deepsampler.model"
 FORMAT_VERSION = 1
-MODEL_CLASSES: dict[str, tuple[type, type]] = {
-    "DeepSampler": (DeepSampler, ModelConfig),
-    "SDEModel": (SDEModel, SDEConfig),
+
+
+@dataclass(frozen=True)
+class ModelKind:
+    """One model class that model files hold: the kind the registry lists it as, how messages
+    name it, what to pass where it is expected, and the module that registers its codec."""
+
+    model: str
+    kind: str
+    what: str
+    hint: str
+    module: str = __name__
+
+
+#: every model class a model file may hold (the file's ``model`` field), by class name
+MODEL_KINDS: dict[str, ModelKind] = {
+    k.model: k
+    for k in (
+        ModelKind(
+            "DeepSampler",
+            "separator",
+            "a separator",
+            "pass a separator (see `deepsampler models`); a detector names its own separator",
+        ),
+        ModelKind(
+            "SDEModel",
+            "detector",
+            "a sound-event detector",
+            "pass a detector checkpoint (`deepsampler train --config configs/siren-sde.yaml` "
+            "writes one)",
+        ),
+        ModelKind(
+            "StemProver",
+            "stemprover",
+            "a StemProver model",
+            "pass a StemProver model (shipped: stemprover; `deepsampler stemprover train` writes "
+            "RUN/stemprover.pt)",
+            "deepsampler.stemprover.checkpoint",
+        ),
+        ModelKind(
+            "RegressionNet",
+            "stemprover-regression",
+            "a StemProver regression control",
+            "pass the regression control trained beside its StemProver model (RUN/regression.pt "
+            "or pretrained/stemprover/<name>-regression.pt)",
+            "deepsampler.stemprover.checkpoint",
+        ),
+    )
 }
 #: what each model class is, for the message that refuses a file of the wrong kind
-KINDS = {
-    "DeepSampler": (
-        "a separator",
-        "pass a separator (see `deepsampler models`); a detector names its own separator",
-    ),
-    "SDEModel": (
-        "a sound-event detector",
-        "pass a detector checkpoint (`deepsampler train --config configs/siren-sde.yaml` "
-        "writes one)",
-    ),
+KINDS = {name: (k.what, k.hint) for name, k in MODEL_KINDS.items()}
+#: formats deepsampler wrote before this one -> the script that converts such a file
+LEGACY_FORMATS = {
+    "deepsampler-stemprover-v1": "scripts/convert_stemprover.py",
+    "deepsampler-stemprover-regression-v1": "scripts/convert_stemprover.py",
 }
 USE_HINT = (
     "pass a shipped model name (see `deepsampler models`) "
     "or a .pt file written by deepsampler train"
 )
+
+State = dict[str, torch.Tensor]
+
+
+@dataclass(frozen=True)
+class Codec:
+    """How one model class is written to a file and rebuilt from one.
+
+    ``encode(model) -> (config, state_dict)``: a plain (JSON-safe) config and flat weights.
+    ``decode(config, state_dict) -> model``: the network with those weights; it raises
+    :class:`CheckpointError` (without the path, which the loader adds) or :class:`ConfigError`
+    for a config or weights it cannot use.
+    """
+
+    encode: Callable[[Any], tuple[dict[str, Any], State]]
+    decode: Callable[[dict[str, Any], State], Any]
+
+
+_CODECS: dict[str, Codec] = {}
+
+
+def register_codec(model: str, codec: Codec) -> None:
+    """Make files of model class ``model`` (a :data:`MODEL_KINDS` name) readable and writable."""
+    if model not in MODEL_KINDS:
+        raise ValueError(f"unknown model class {model!r}; add it to MODEL_KINDS first")
+    _CODECS[model] = codec
+
+
+def codec_for(model: str) -> Codec:
+    """The codec of model class ``model``, importing the module that registers it if needed."""
+    if model not in _CODECS and model in MODEL_KINDS:
+        importlib.import_module(MODEL_KINDS[model].module)
+    if model not in _CODECS:
+        raise CheckpointError(f"unknown model class {model!r}; known: {sorted(MODEL_KINDS)}")
+    return _CODECS[model]
+
+
+def model_class(kind: str) -> str:
+    """A model class name, or a registry kind (``separator``, ``stemprover``...) -> class name."""
+    if kind in MODEL_KINDS:
+        return kind
+    for name, k in MODEL_KINDS.items():
+        if k.kind == kind:
+            return name
+    raise ValueError(f"unknown model kind {kind!r}; known: {sorted(MODEL_KINDS)}")
+
+
+def load_exact(module: torch.nn.Module, state: State) -> None:
+    """Load ``state`` into ``module`` if names and shapes match exactly, else raise a
+    :class:`CheckpointError` that says how they differ."""
+    expected = module.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    reshaped = sorted(k for k in set(state) & set(expected) if state[k].shape != expected[k].shape)
+    if missing or unexpected or reshaped:
+        raise CheckpointError(
+            f"weights do not match its config (missing {missing[:2]}, unexpected "
+            f"{unexpected[:2]}, other shape {reshaped[:2]}); "
+            "it was saved by an incompatible version"
+        )
+    module.load_state_dict(state)
+
+
+def _dataclass_codec(model_cls: type, config_cls: type) -> Codec:
+    """The codec of a network built from one config dataclass (separators, detectors)."""
+
+    def encode(model: Any) -> tuple[dict[str, Any], State]:
+        return to_dict(model.config), dict(model.state_dict())
+
+    def decode(config: dict[str, Any], state: State) -> Any:
+        model = model_cls(from_dict(config_cls, config))
+        load_exact(model, state)
+        return model
+
+    return Codec(encode, decode)
+
+
+register_codec("DeepSampler", _dataclass_codec(DeepSampler, ModelConfig))
+register_codec("SDEModel", _dataclass_codec(SDEModel, SDEConfig))
 
 
 def _package_version() -> str:
@@ -141,11 +272,15 @@ def _unreadable(path: Path, exc: Exception) -> CheckpointError:
     )
 
 
+class CheckpointNotFoundError(CheckpointError, FileNotFoundError):
+    """A model file that is not there (also a FileNotFoundError, for callers that catch one)."""
+
+
 @dataclass
 class LoadedModel:
     """A model restored from a checkpoint, in eval mode, with what the checkpoint said of it."""
 
-    model: Any  # DeepSampler, or SDEModel where load_checkpoint was asked for one
+    model: Any  # DeepSampler, SDEModel, StemProver... (whatever load_checkpoint was asked for)
     path: Path
     training: dict[str, Any] | None
     metadata: dict[str, Any] = field(default_factory=dict)
@@ -156,10 +291,16 @@ class LoadedModel:
     def trained(self) -> bool:
         return bool(self.training)
 
+    @property
+    def kind(self) -> str:
+        """What the registry calls this model (``separator``, ``detector``, ``stemprover``...)."""
+        k = MODEL_KINDS.get(type(self.model).__name__)
+        return k.kind if k is not None else type(self.model).__name__
+
 
 def save_checkpoint(
     path: str | Path,
-    model: DeepSampler | SDEModel,
+    model: Any,
     *,
     training: dict[str, Any] | None = None,
     metadata: dict[str, Any] | None = None,
@@ -170,13 +311,15 @@ def save_checkpoint(
     which :class:`deepsampler.Separator` then refuses to present as a separation.
     """
     path = Path(path)
+    name = type(model).__name__
+    config, state = codec_for(name).encode(model)
     payload: dict[str, Any] = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "package_version": _package_version(),
-        "model": type(model).__name__,
-        "config": to_dict(model.config),
-        "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+        "model": name,
+        "config": config,
+        "state_dict": {k: v.detach().cpu().clone() for k, v in state.items()},
         "training": training,
         "metadata": metadata or {},
     }
@@ -184,20 +327,25 @@ def save_checkpoint(
     return atomic_torch_save(payload, path)
 
 
-def load_checkpoint(
-    path: str | Path, map_location: str | torch.device = "cpu", kind: str | None = "DeepSampler"
-) -> LoadedModel:
-    """Load and verify a checkpoint of model class ``kind`` (``DeepSampler``: a separator,
-    ``SDEModel``: a detector, None: either); raise :class:`CheckpointError` if it cannot be
-    trusted or is of another kind."""
-    path = Path(path)
+def _torch_load(path: Path, map_location: str | torch.device, mmap: bool = False) -> Any:
     if not path.is_file():
-        raise CheckpointError(f"{path}: checkpoint not found")
+        raise CheckpointNotFoundError(f"{path}: checkpoint not found")
     try:
-        payload = torch.load(path, map_location=map_location, weights_only=True)
+        return torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
     except Exception as exc:
         raise _unreadable(path, exc) from None
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+
+
+def _check_header(path: Path, payload: Any) -> None:
+    """Refuse anything but this format and version, in one line."""
+    fmt = payload.get("format") if isinstance(payload, dict) else None
+    if isinstance(fmt, str) and fmt in LEGACY_FORMATS:
+        script = LEGACY_FORMATS[fmt]
+        raise CheckpointError(
+            f"{path}: old model-file format {fmt!r} (no version or digest); convert it with "
+            f"`.venv/bin/python {script} {path}`"
+        )
+    if fmt != FORMAT:
         raise CheckpointError(f"{path}: not a DeepSampler checkpoint (no '{FORMAT}' header)")
     version = payload.get("format_version")
     if version != FORMAT_VERSION:
@@ -206,6 +354,26 @@ def load_checkpoint(
             f"{payload.get('package_version', '?')}; this deepsampler ({_package_version()}) "
             f"reads v{FORMAT_VERSION} — use a matching deepsampler version"
         )
+
+
+def read_header(path: str | Path) -> dict[str, Any]:
+    """A model file's fields other than its weights, read cheaply (the weights stay on disk)
+    and not verified: for listing files, never for using them."""
+    path = Path(path)
+    payload = _torch_load(path, "cpu", mmap=True)
+    _check_header(path, payload)
+    return {k: v for k, v in payload.items() if k != "state_dict"}
+
+
+def read_checkpoint(
+    path: str | Path, map_location: str | torch.device = "cpu", kind: str | None = None
+) -> dict[str, Any]:
+    """The verified contents of a model file (format, version, types, kind, digest), without
+    building its model: for tools that read parts of one. ``kind`` as in
+    :func:`load_checkpoint`."""
+    path = Path(path)
+    payload = _torch_load(path, map_location)
+    _check_header(path, payload)
     missing = {"model", "config", "state_dict", "training", "metadata", "digest"} - set(payload)
     if missing:
         raise CheckpointError(f"{path}: checkpoint lacks {sorted(missing)}; it is incomplete")
@@ -220,37 +388,41 @@ def load_checkpoint(
     )
     if not well_formed:
         raise CheckpointError(f"{path}: checkpoint body is malformed (wrong types); it is damaged")
-    if payload["model"] not in MODEL_CLASSES:
+    if payload["model"] not in MODEL_KINDS:
         raise CheckpointError(
-            f"{path}: unknown model class {payload['model']!r}; known: {sorted(MODEL_CLASSES)}"
+            f"{path}: unknown model class {payload['model']!r}; known: {sorted(MODEL_KINDS)}"
         )
-    if kind is not None and payload["model"] != kind:
-        what, _ = KINDS.get(payload["model"], (payload["model"], ""))
-        expected, hint = KINDS.get(kind, (kind, ""))
-        raise CheckpointError(f"{path}: {what} checkpoint, not {expected}; {hint}")
+    if kind is not None:
+        expected_class = model_class(kind)
+        if payload["model"] != expected_class:
+            what = MODEL_KINDS[payload["model"]].what
+            expected = MODEL_KINDS[expected_class]
+            raise CheckpointError(
+                f"{path}: {what} checkpoint, not {expected.what}; {expected.hint}"
+            )
     if _digest(payload) != payload["digest"]:
         raise CheckpointError(
             f"{path}: integrity check failed (weights or config changed after saving); "
             f"do not use it, restore the original file"
         )
-    model_cls, config_cls = MODEL_CLASSES[payload["model"]]
+    return payload
+
+
+def load_checkpoint(
+    path: str | Path, map_location: str | torch.device = "cpu", kind: str | None = "DeepSampler"
+) -> LoadedModel:
+    """Load and verify a model file of ``kind`` (a model class such as ``DeepSampler``, or a
+    registry kind such as ``separator``, ``detector``, ``stemprover``; None: any); raise
+    :class:`CheckpointError` if it cannot be trusted or is of another kind."""
+    path = Path(path)
+    payload = read_checkpoint(path, map_location, kind)
+    codec = codec_for(payload["model"])
     try:
-        config = from_dict(config_cls, payload["config"])
+        model = codec.decode(payload["config"], payload["state_dict"])
     except ConfigError as exc:
         raise CheckpointError(f"{path}: its config does not fit this deepsampler ({exc})") from None
-    model = model_cls(config)
-    expected = model.state_dict()
-    given = payload["state_dict"]
-    missing = sorted(set(expected) - set(given))
-    unexpected = sorted(set(given) - set(expected))
-    reshaped = sorted(k for k in set(given) & set(expected) if given[k].shape != expected[k].shape)
-    if missing or unexpected or reshaped:
-        raise CheckpointError(
-            f"{path}: weights do not match its config (missing {missing[:2]}, unexpected "
-            f"{unexpected[:2]}, other shape {reshaped[:2]}); "
-            "it was saved by an incompatible version"
-        )
-    model.load_state_dict(given)
+    except CheckpointError as exc:
+        raise CheckpointError(f"{path}: {exc}") from None
     model.eval()
     return LoadedModel(
         model=model,

@@ -19,38 +19,25 @@ import torch
 
 from deepsampler.audio import audio_info, read_audio, resample, write_audio
 from deepsampler.errors import DeepSamplerError
-from deepsampler.models.registry import PRETRAINED_DIR
+from deepsampler.models.registry import STEMPROVER_DIR, resolve_stemprover
 from deepsampler.sources import source_from_filename
+from deepsampler.stemprover.checkpoint import load_stemprover
 from deepsampler.stemprover.detectors import ARTIFACTS, DetectionReport, detect_artifacts
 from deepsampler.stemprover.model import StemProver
 from deepsampler.stemprover.segments import SegmentConfig, process_in_segments
 
+__all__ = [  # STEMPROVER_DIR and resolve_stemprover: the registry's, kept importable from here
+    "DEFAULT_STEMPROVER",
+    "STEMPROVER_DIR",
+    "EnhanceResult",
+    "Enhancer",
+    "adapter_weights",
+    "default_steps",
+    "read_mixture",
+    "resolve_stemprover",
+]
+
 DEFAULT_STEMPROVER = "stemprover"
-#: shipped StemProver files live apart from the separators, which ``shipped_models`` lists
-STEMPROVER_DIR = PRETRAINED_DIR / "stemprover"
-
-
-def resolve_stemprover(model: str | Path) -> Path:
-    """A shipped model name (``pretrained/stemprover/<name>.pt``) or a path to a StemProver
-    file."""
-    path = Path(model)
-    if path.suffix == ".pt" or path.exists():
-        if not path.is_file():
-            raise DeepSamplerError(f"{path}: no such StemProver model file")
-        return path
-    shipped = STEMPROVER_DIR / f"{model}.pt"
-    if not shipped.is_file():
-        names = sorted(
-            p.stem for p in STEMPROVER_DIR.glob("*.pt") if not p.stem.endswith("-regression")
-        )
-        if not names:
-            raise DeepSamplerError(
-                f"unknown StemProver model {model!r}: no StemProver model ships yet; train one "
-                f"(deepsampler stemprover train --config configs/stemprover.yaml) and pass its "
-                f"file (--stemprover-model experiments/stemprover/stemprover.pt)"
-            )
-        raise DeepSamplerError(f"unknown StemProver model {model!r}; shipped: {names}")
-    return shipped
 
 
 def default_steps(model: StemProver, metadata: Mapping) -> int:
@@ -155,7 +142,7 @@ class Enhancer:
         if isinstance(model, StemProver):
             self.model, self.metadata = model.eval(), {}
         else:
-            self.model, self.metadata = StemProver.load(resolve_stemprover(model))
+            self.model, self.metadata = load_stemprover(resolve_stemprover(model))
         if steps is None:
             steps = default_steps(self.model, self.metadata)
         if steps < 0:

@@ -22,7 +22,8 @@ its magnitude too and starts its mask from a learned per-bin blend of the two ra
 with ``alpha`` zero-initialised, so a fresh refiner is still the identity. The separator is frozen;
 the refiner learns when to trust which estimate, band by band and frame by frame. A saved refiner
 holds its own weights and the guide's digest, not the guide's weights (they ship already, as
-music4-hq): loading refuses a guide whose weights differ from those it was trained with.
+music4-hq): loading refuses a guide whose weights differ from those it was trained with
+(:mod:`deepsampler.stemprover.checkpoint`).
 
 Architecture (band-split, like BSRNN / BS-RoFormer but small): the bins of each band are
 projected to ``width`` features per frame; ``layers`` blocks then mix along time (depthwise
@@ -34,7 +35,6 @@ Shapes: waveforms ``[n, samples]`` (mono rows at ``sample_rate`` Hz); spectra ``
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
 import torch
@@ -176,38 +176,6 @@ class MaskRefiner(nn.Module):
     def guide_sources(self) -> tuple[str, ...] | None:
         """The sources the guide separates (its domain); None without a guide."""
         return None if self.guide_model is None else tuple(self.guide_model.config.sources)
-
-    # ----- persistence: the refiner's own weights; the guide by name and digest ---------------
-    def trained_state(self) -> dict[str, torch.Tensor]:
-        """The refiner's weights without the guide separator's."""
-        return {k: v for k, v in self.state_dict().items() if not k.startswith("guide_model.")}
-
-    def guide_digest(self) -> str | None:
-        """SHA-256 of the guide separator's weights (None without a guide)."""
-        if self.guide_model is None:
-            return None
-        h = hashlib.sha256()
-        for name, value in sorted(self.guide_model.state_dict().items()):
-            h.update(name.encode())
-            h.update(value.detach().cpu().contiguous().numpy().tobytes())
-        return h.hexdigest()
-
-    def load_trained_state(
-        self, state: dict[str, torch.Tensor], guide_digest: str | None = None
-    ) -> None:
-        """Load ``trained_state`` output (a state with the guide's weights loads them too);
-        ``guide_digest``: the digest saved beside it, checked against this refiner's guide."""
-        missing, unexpected = self.load_state_dict(state, strict=False)
-        missing = [k for k in missing if not k.startswith("guide_model.")]
-        if missing or unexpected:
-            raise ValueError(f"refiner state does not fit: missing {missing}, extra {unexpected}")
-        carried = any(k.startswith("guide_model.") for k in state)
-        if guide_digest is not None and not carried and guide_digest != self.guide_digest():
-            raise ValueError(
-                f"the guide {self.config.guide!r} has other weights than the refiner was trained "
-                f"with (digest {self.guide_digest()}, expected {guide_digest}); restore that "
-                "separator or retrain the predictor stage"
-            )
 
     @torch.no_grad()
     def guide(self, stem: torch.Tensor, mixture: torch.Tensor) -> torch.Tensor:

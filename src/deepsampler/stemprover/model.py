@@ -25,23 +25,20 @@ StoRM, Lemercier et al. 2023): the deterministic part of the correction is learn
 that can reach it, and the sampler is left the residual. ``refine`` then returns the predictor's
 estimate where the sampler leaves the latent alone. Without a mixture the predictor is skipped.
 
-A checkpoint holds the config, the predictor (if any; a guide separator by name and digest, not
-its weights), the autoencoder, the base denoiser, the
-control branch and the LoRA adapters (each with its rank); the same-size regression refiner used
-as a control in the benchmark is a file beside it.
+A model file (:mod:`deepsampler.stemprover.checkpoint`, the format of every deepsampler model)
+holds the config, the predictor (if any; a guide separator by name and digest, not its weights),
+the autoencoder, the base denoiser, the control branch and the LoRA adapters (each with its
+rank); the same-size regression refiner used as a control in the benchmark is a file beside it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import torch
 from torch import nn
 
-from deepsampler.atomic import atomic_torch_save
-from deepsampler.config import from_dict, to_dict
 from deepsampler.stemprover import adapters as lora
 from deepsampler.stemprover.autoencoder import SpectrogramAutoencoder
 from deepsampler.stemprover.control import ControlBranch
@@ -49,8 +46,6 @@ from deepsampler.stemprover.denoiser import LatentDenoiser
 from deepsampler.stemprover.diffusion import DiffusionConfig, sample
 from deepsampler.stemprover.features import FeatureConfig, PhaseAwareSTFT
 from deepsampler.stemprover.mask_refiner import MaskRefiner, MaskRefinerConfig
-
-FORMAT = "deepsampler-stemprover-v1"
 
 
 @dataclass(frozen=True)
@@ -196,65 +191,6 @@ class StemProver(nn.Module):
         if self.config.keep_phase:
             edited = keep_phase(edited, feats, mix_feats)
         return self.features.inverse(edited, length)[:, 0]
-
-    # ----- persistence ----------------------------------------------------------------------
-    def base_state(self) -> dict[str, dict[str, torch.Tensor]]:
-        state = {
-            "autoencoder": self.autoencoder.state_dict(),
-            "denoiser": lora.base_state_dict(self.denoiser),
-            "control": self.control.state_dict(),
-        }
-        if self.predictor is not None:
-            state["predictor"] = self.predictor.trained_state()
-        return state
-
-    def save(self, path: str | Path, extra: Mapping | None = None) -> Path:
-        """Write the model (and ``extra`` metadata) atomically to ``path``."""
-        payload = {
-            "format": FORMAT,
-            "config": to_dict(self.config),
-            **self.base_state(),
-            "adapters": {
-                name: {"rank": rank, "state": lora.adapter_state_dict(self.denoiser, name)}
-                for name, rank in self.adapter_ranks.items()
-            },
-            "extra": dict(extra or {}),
-        }
-        if self.predictor is not None and self.predictor.guide_model is not None:
-            payload["predictor_guide_digest"] = self.predictor.guide_digest()
-        return atomic_torch_save(payload, Path(path))
-
-    @classmethod
-    def load(cls, path: str | Path) -> tuple[StemProver, dict]:
-        """Load a model saved by ``save``; returns (model in eval mode, extra metadata)."""
-        payload = read_payload(path)
-        model = cls(from_dict(StemProverConfig, payload["config"]))
-        model.autoencoder.load_state_dict(payload["autoencoder"])
-        model.denoiser.load_state_dict(payload["denoiser"])
-        model.control.load_state_dict(payload["control"])
-        if model.predictor is not None:
-            try:
-                model.predictor.load_trained_state(
-                    payload["predictor"], payload.get("predictor_guide_digest")
-                )
-            except ValueError as e:
-                raise ValueError(f"{path}: {e}") from e
-        for name, entry in payload["adapters"].items():
-            lora.load_adapter(model.denoiser, name, entry["state"], rank=int(entry["rank"]))
-            model.adapter_ranks[name] = int(entry["rank"])
-        model.set_adapter_weights({})
-        return model.eval(), payload.get("extra", {})
-
-
-def read_payload(path: str | Path) -> dict:
-    """The raw contents of a file written by ``StemProver.save`` (config as a plain dict)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no StemProver model at {path}")
-    payload = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a StemProver model ({FORMAT})")
-    return payload
 
 
 def keep_phase(

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from deepsampler.stemprover.denoiser import LatentDenoiser
-from deepsampler.stemprover.model import StemProver, make_control
+from deepsampler.stemprover.model import StemProver, StemProverConfig, make_control
 
 
 class IdentityRefiner:
@@ -62,11 +62,11 @@ class RegressionNet(nn.Module):
     """Denoiser + control branch of the diffusion model's sizes, used as a one-pass predictor of
     the latent change ``z_clean - z_degraded`` from the degraded latent, its phase features and
     (for mixture-conditioned models) the mixture's latent — the same inputs as the diffusion
-    model's control branch."""
+    model's control branch. Built from the model (or its config: only the sizes count)."""
 
-    def __init__(self, model: StemProver) -> None:
+    def __init__(self, model: StemProver | StemProverConfig) -> None:
         super().__init__()
-        c = model.config
+        self.config = c = model if isinstance(model, StemProverConfig) else model.config
         self.denoiser = LatentDenoiser(c.latent_channels, c.denoiser_width, c.bands, c.heads)
         self.control = make_control(self.denoiser, c)
         self.mixture_condition = c.mixture_condition

@@ -45,19 +45,25 @@ import torch.nn.functional as F
 import yaml
 from tqdm import tqdm
 
-from deepsampler.atomic import atomic_torch_save
 from deepsampler.config import from_dict, load_yaml, to_dict
-from deepsampler.errors import ConfigError
+from deepsampler.errors import CheckpointError, ConfigError
 from deepsampler.stemprover import adapters as lora
+from deepsampler.stemprover.checkpoint import (  # load_regression: re-exported for callers
+    load_regression,  # noqa: F401
+    load_stemprover,
+    read_stemprover,
+    save_regression,
+    save_stemprover,
+    split_state,
+)
 from deepsampler.stemprover.degradations import ARTIFACTS
 from deepsampler.stemprover.diffusion import diffusion_loss, refinement_prediction
-from deepsampler.stemprover.model import StemProver, StemProverConfig, keep_phase, read_payload
+from deepsampler.stemprover.model import StemProver, StemProverConfig, keep_phase
 from deepsampler.stemprover.pairs import SEPARATOR, PairConfig, PairPool, PairSampler
 from deepsampler.stemprover.refiners import RegressionNet
 
 STAGES = ("predictor", "autoencoder", "base", "control", "adapters", "regression")
 POOL_KINDS = (None, *ARTIFACTS, SEPARATOR)  # fixed order: a pool's seed does not depend on history
-REGRESSION_FORMAT = "deepsampler-stemprover-regression-v1"
 #: steps a stage with a time budget runs before it measures its rate (the first ones are slow)
 PROBE_STEPS = 20
 
@@ -219,7 +225,7 @@ class StemProverTrainer:
         torch.set_num_threads(self.config.threads)
         self._write_config()
         if self.model_path.is_file():
-            model, extra = StemProver.load(self.model_path)
+            model, extra = load_stemprover(self.model_path)
             done = list(extra.get("stages_done", []))
         elif self.config.init_from:
             model, done = init_from(self.config.init_from, self.config.model)
@@ -238,7 +244,7 @@ class StemProverTrainer:
             result = getattr(self, f"_stage_{stage}")(model)
             results.append(result)
             done.append(stage)
-            model.save(self.model_path, extra={"stages_done": done, "name": self.config.name})
+            save_stemprover(self.model_path, model, {"stages_done": done, "name": self.config.name})
         return results
 
     # ----- helpers --------------------------------------------------------------------------
@@ -585,33 +591,22 @@ def init_from(path: str | Path, config: StemProverConfig) -> tuple[StemProver, l
     mixture conditioning added, retrains them). Returns (model, stages counted as done).
     """
     try:
-        payload = read_payload(path)
-    except (FileNotFoundError, ValueError) as e:
+        payload = read_stemprover(path)
+    except CheckpointError as e:
         raise ConfigError(f"init_from: {e}") from e
-    done_there = list(payload.get("extra", {}).get("stages_done", []))
-    if payload["config"] == to_dict(config):
-        model, _ = StemProver.load(path)
+    done_there = list(payload["metadata"].get("stages_done", []))
+    if payload["config"].get("stemprover") == to_dict(config):
+        model, _ = load_stemprover(path)
         return model, done_there
     model = StemProver(config)
+    prefixes = sorted({k.split(".", 1)[0] for k in payload["state_dict"]})
+    parts = split_state(payload["state_dict"], prefixes)
     try:
-        model.autoencoder.load_state_dict(payload["autoencoder"])
-        model.denoiser.load_state_dict(payload["denoiser"])
+        model.autoencoder.load_state_dict(parts.get("autoencoder", {}))
+        model.denoiser.load_state_dict(parts.get("denoiser", {}))
     except RuntimeError as e:
         raise ConfigError(
             f"init_from {path}: its autoencoder or denoiser does not fit this config's model "
             f"section ({str(e).splitlines()[0]})"
         ) from e
     return model, [s for s in done_there if s in ("autoencoder", "base")]
-
-
-def save_regression(net: RegressionNet, path: str | Path) -> Path:
-    return atomic_torch_save({"format": REGRESSION_FORMAT, "state": net.state_dict()}, Path(path))
-
-
-def load_regression(model: StemProver, path: str | Path) -> RegressionNet:
-    payload = torch.load(Path(path), map_location="cpu", weights_only=True)
-    if not isinstance(payload, dict) or payload.get("format") != REGRESSION_FORMAT:
-        raise ValueError(f"{path} is not a StemProver regression refiner")
-    net = RegressionNet(model)
-    net.load_state_dict(payload["state"])
-    return net.eval()
