@@ -204,7 +204,7 @@ def test_missed_deadlines_are_counted():
 
 
 def test_device_numbers_become_indices():
-    from deepsampler.cli import _device
+    from deepsampler.cli.stream import _device
 
     assert _device("3") == 3 and _device("pulse") == "pulse" and _device(None) is None
 

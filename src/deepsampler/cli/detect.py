@@ -1,8 +1,5 @@
 """``deepsampler detect``: siren events in audio files, and the detector of ``stream --detect``.
 
-Kept apart from ``cli.py`` so that each file has one job; ``cli.build_parser`` calls
-``add_parser``.
-
 Per file: read, run the detector (its separator, then the network, then hysteresis) and print
 one line per event on stdout, ``FILE  onset  offset  label  confidence`` (seconds, two spaces
 apart), nothing else, so the output can be piped. Progress and "no siren" lines go to stderr.
@@ -22,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from deepsampler.cli._common import error, sayer, use_offline_threads
 from deepsampler.errors import AudioInputError, DeepSamplerError, OutputError
 
 #: a file whose peak is below this (about -100 dBFS: zeros, or float noise around them) holds
@@ -29,11 +27,8 @@ from deepsampler.errors import AudioInputError, DeepSamplerError, OutputError
 SILENCE_PEAK = 1e-5
 
 
-def _error(message: str) -> None:
-    print(f"deepsampler: error: {message}", file=sys.stderr)
-
-
 def _threshold(value: str) -> float:
+    """``--threshold``: a probability strictly between 0 and 1."""
     try:
         p = float(value)
     except ValueError:
@@ -88,17 +83,16 @@ def read_for_detection(path: Path) -> tuple[np.ndarray, int]:
 
 
 def cmd_detect(args: argparse.Namespace) -> int:
+    """Print the events of every input; status 1 when any failed (the others are still done)."""
     from deepsampler.atomic import atomic_write_bytes
-    from deepsampler.threads import offline_threads, set_threads
 
     files = [Path(f) for f in args.inputs]
     jsonl = Path(args.jsonl) if args.jsonl else None
     plot_dir = Path(args.plot_dir) if args.plot else None
     _check_outputs(jsonl, plot_dir)
     plots = _plot_paths(files, plot_dir) if plot_dir is not None else {}
-    threads, why = offline_threads(args.threads)
-    set_threads(threads)
-    say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr, flush=True))
+    threads, why = use_offline_threads(args.threads)
+    say = sayer(args.quiet, sys.stderr)
     det = load_detector(
         args.model, args.threshold, device=args.device, allow_untrained=args.allow_untrained
     )
@@ -124,11 +118,11 @@ def cmd_detect(args: argparse.Namespace) -> int:
                 )
                 say(f"  -> {png}")
         except DeepSamplerError as exc:
-            _error(str(exc))
+            error(str(exc))
             failures += 1
     if failures:
         unwritten = f"; {jsonl} not written" if jsonl is not None else ""
-        _error(f"{failures} of {len(files)} input(s) failed{unwritten}")
+        error(f"{failures} of {len(files)} input(s) failed{unwritten}")
         return 1
     if jsonl is not None:
         text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
@@ -141,6 +135,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
+    """The ``detect`` subcommand."""
     from deepsampler.detection import DEFAULT_DETECTOR
 
     dp = sub.add_parser(
@@ -195,13 +190,14 @@ def add_stream_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def stream_detector(args: argparse.Namespace):
-    """The detector of ``stream --detect`` (None without --detect)."""
-    if args.detector is not None and not args.detect:
+def stream_detector(detect: bool, detector: str | None, allow_untrained: bool = False):
+    """The detector of ``stream --detect [--detector NAME_OR_PATH]`` (None without
+    --detect)."""
+    if detector is not None and not detect:
         raise DeepSamplerError("--detector goes with --detect")
-    if not args.detect:
+    if not detect:
         return None
-    det = load_detector(args.detector, allow_untrained=args.allow_untrained)
+    det = load_detector(detector, allow_untrained=allow_untrained)
     if det.separator is None:
         raise DeepSamplerError(
             f"--detect: detector {det.name} reads the mixture alone, not a separator's stems; "

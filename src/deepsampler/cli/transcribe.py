@@ -1,12 +1,9 @@
 """``deepsampler transcribe``: separate the speech from a recording, then recognise it.
 
-Kept apart from ``cli.py`` so that each file has one job; ``cli.build_parser`` calls
-``add_parser``.
-
 Per file: read, isolate the speech (``--separate MODEL``, default speech-rt, its ``speech``
 stem; ``none`` skips it), downmix to mono at 16 kHz, recognise, print ``FILE: text``. With
 ``-o DIR`` it also writes ``DIR/<name>.txt`` (the text and a newline) and ``DIR/<name>.json``
-(see :func:`transcript_record`), both or neither, atomically.
+(see :func:`deepsampler.transcription.files.transcript_record`), both or neither, atomically.
 
 A file in which nothing is recognised (silence, noise, music) is an error, not an empty
 transcript: it prints ``FILE: no speech recognised``, writes nothing, and the exit status is 1.
@@ -17,9 +14,6 @@ what a failed file leaves, and the line says why. The other files are still tran
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,7 +21,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from deepsampler.errors import DeepSamplerError, OutputError
+from deepsampler.cli._common import error, sayer, use_offline_threads
+from deepsampler.errors import DeepSamplerError
 
 if TYPE_CHECKING:
     from deepsampler.separator import Separator
@@ -35,10 +30,6 @@ if TYPE_CHECKING:
 
 SPEECH_SOURCE = "speech"
 DEFAULT_SEPARATOR = "speech-rt"
-
-
-def _error(message: str) -> None:
-    print(f"deepsampler: error: {message}", file=sys.stderr)
 
 
 def load_speech_separator(model: str, device: str = "cpu") -> Separator | None:
@@ -78,63 +69,6 @@ def speech_at_16k(audio: np.ndarray, sample_rate: int, sep: Separator | None) ->
     return to_mono_16k(speech, sep.sample_rate)
 
 
-def transcript_record(
-    path: Path, model: str | None, engine: str, result: Transcript, compute_seconds: float
-) -> dict:
-    """The .json of one file: ``file`` (as given), ``model`` (the separator, or null for
-    ``--separate none``), ``engine`` (``pocketsphinx`` / ``whisper``), ``recogniser`` (which
-    one, with version or weights), ``text``, ``words`` ([{word, start, end, confidence?}],
-    seconds from the start of the file), ``seconds`` (the file's duration) and
-    ``compute_seconds`` (separation and recognition, wall time)."""
-    return {
-        "file": str(path),
-        "model": model,
-        "engine": engine,
-        "recogniser": result.engine,
-        "text": result.text,
-        "words": [w.to_dict() for w in result.words],
-        "seconds": round(result.seconds, 3),
-        "compute_seconds": round(compute_seconds, 3),
-    }
-
-
-def write_transcript(folder: Path, name: str, text: str, record: dict) -> list[Path]:
-    """Write ``folder/<name>.txt`` and ``folder/<name>.json`` all or nothing: both go to
-    temporary files beside their names first, then are renamed; on any failure or interrupt the
-    temporaries are removed, and a .txt already renamed is removed again."""
-    from deepsampler.atomic import temp_path_beside
-
-    targets = {
-        folder / f"{name}.txt": text + "\n",
-        folder / f"{name}.json": json.dumps(record, indent=2, ensure_ascii=False) + "\n",
-    }
-    temps: list[Path] = []
-    done: list[Path] = []
-    try:
-        for target, content in targets.items():
-            tmp = temp_path_beside(target)
-            temps.append(tmp)
-            tmp.write_text(content, encoding="utf-8")
-        for tmp, target in zip(temps, targets, strict=True):
-            os.replace(tmp, target)
-            done.append(target)
-    except OSError as exc:
-        for path in done:
-            path.unlink(missing_ok=True)
-        raise OutputError(
-            f"{folder / name}.txt/.json: writing failed ({exc.strerror or exc}); check free "
-            f"space and -o"
-        ) from None
-    except BaseException:
-        for path in done:
-            path.unlink(missing_ok=True)
-        raise
-    finally:
-        for tmp in temps:
-            tmp.unlink(missing_ok=True)
-    return done
-
-
 def _output_names(files: Sequence[Path]) -> dict[Path, str]:
     """Each input's output name (its file name without extension); two inputs that would write
     the same name are refused before any work."""
@@ -169,16 +103,16 @@ def transcribe_file(
 
 
 def cmd_transcribe(args: argparse.Namespace) -> int:
+    """Transcribe every input; status 1 when any failed (the others are still written)."""
     from deepsampler.audio import created_dirs, ensure_writable_dir, remove_empty_dirs
-    from deepsampler.threads import offline_threads, set_threads
     from deepsampler.transcription import make_recogniser
+    from deepsampler.transcription.files import transcript_record, write_transcript
 
     files = [Path(f) for f in args.inputs]
     output = Path(args.output) if args.output else None
     names = _output_names(files) if output is not None else {}
-    threads, why = offline_threads(args.threads)
-    set_threads(threads)
-    say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, flush=True))
+    threads, why = use_offline_threads(args.threads)
+    say = sayer(args.quiet)
     # both are loaded before any file, so a wrong model or engine fails at once, writing nothing
     sep = load_speech_separator(args.separate, args.device)
     recogniser = make_recogniser(args.engine, whisper_model=args.whisper_model, device=args.device)
@@ -202,18 +136,19 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
                     written = write_transcript(output, names[path], result.text, record)
                     say(f"  -> {', '.join(str(p) for p in written)}")
             except DeepSamplerError as exc:
-                _error(str(exc))
+                error(str(exc))
                 failures += 1
     finally:
         # a folder this run created and wrote nothing into is not left behind
         remove_empty_dirs(new_dirs)
     if failures:
-        _error(f"{failures} of {len(files)} input(s) failed")
+        error(f"{failures} of {len(files)} input(s) failed")
         return 1
     return 0
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
+    """The ``transcribe`` subcommand."""
     from deepsampler.transcription import DEFAULT_WHISPER_MODEL, ENGINES
 
     tr = sub.add_parser(
