@@ -14,6 +14,22 @@ from deepsampler.errors import DeepSamplerError
 SOURCES = ("vocals", "drums", "bass", "other")
 
 
+@pytest.fixture
+def quick_scores(monkeypatch):
+    """BSS Eval v4 (a 2048-tap projection per source and channel: seconds per track for four
+    sources) replaced by uSDR in its four keys, for tests of what evaluate runs and writes rather
+    than of the scores' values; ``test_evaluate_end_to_end`` and the metric tests keep the real
+    one."""
+    from deepsampler.evaluation import evaluate as module
+    from deepsampler.evaluation.metrics import usdr
+
+    def scores(references: np.ndarray, estimates: np.ndarray, sample_rate: int) -> dict:
+        value = usdr(references, estimates)
+        return {key: value for key in ("sdr", "isr", "sir", "sar")}
+
+    monkeypatch.setattr(module, "museval_scores", scores)
+
+
 def make_folder(root, tracks=2, seconds=1.2, sr=22050, channels=1, seed=0):
     rng = np.random.default_rng(seed)
     t = np.arange(int(seconds * sr)) / sr
@@ -73,7 +89,7 @@ def test_evaluate_end_to_end(tmp_path, tiny_checkpoint, capsys):
         assert (out / png).stat().st_size > 1000
 
 
-def test_evaluate_streaming_equals_offline_scores(tmp_path, tiny_checkpoint):
+def test_evaluate_streaming_equals_offline_scores(tmp_path, tiny_checkpoint, quick_scores):
     data = make_folder(tmp_path / "data", tracks=1)
     runs = {}
     for mode in ("offline", "stream"):
@@ -255,7 +271,9 @@ def test_speech_data_adds_pesq_and_stoi(tmp_path):
     assert "PESQ-WB" in (out / "summary.md").read_text()
 
 
-def test_offline_options_refused_with_stream_and_run_offline(tmp_path, tiny_checkpoint, capsys):
+def test_offline_options_refused_with_stream_and_run_offline(
+    tmp_path, tiny_checkpoint, capsys, quick_scores
+):
     data = make_folder(tmp_path / "data", tracks=1)
     base = ["evaluate", "--data", str(data), "--model", str(tiny_checkpoint), "-q"]
     for option in (["--shifts", "2"], ["--shifts", "0"], ["--flip"], ["--wiener", "0"]):
@@ -270,7 +288,7 @@ def test_offline_options_refused_with_stream_and_run_offline(tmp_path, tiny_chec
 
 
 def test_a_model_default_passes_are_in_the_summary_and_one_pass_on_request(
-    tmp_path, tiny_checkpoint
+    tmp_path, tiny_checkpoint, quick_scores
 ):
     """A checkpoint whose metadata names shifts 2 + flip evaluates with them by default (the
     summary's model label says so); ``--shifts 1 --no-flip`` and ``--stream`` run one pass."""
@@ -403,7 +421,7 @@ def test_failure_at_the_first_track_still_marks_the_summary_partial(tmp_path):
     assert "0 of 2 track(s) finished" in (out / "summary.md").read_text()
 
 
-def test_full_run_says_complete(tmp_path):
+def test_full_run_says_complete(tmp_path, quick_scores):
     data = make_folder(tmp_path / "data", tracks=2, seconds=1.0, sr=8000)
     out = tmp_path / "e"
     separate = RecordingSeparate()

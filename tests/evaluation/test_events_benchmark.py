@@ -1,13 +1,12 @@
-"""``benchmarks/events.py`` end to end on tiny generated streams, with a stand-in detector (a
-500-2000 Hz band-energy detector with hysteresis, defined here) whose events and alerts are
-known exactly: scores computed by hand for a case where it is exact and for one with a miss and
-a false alarm, and one-line refusals of bad input."""
+"""``benchmarks/events.py`` (its library, ``deepsampler.evaluation.event_bench``) end to end on
+tiny generated streams, with a stand-in detector (a 500-2000 Hz band-energy detector with
+hysteresis, defined here) whose events and alerts are known exactly: scores computed by hand for
+a case where it is exact and for one with a miss and a false alarm, and one-line refusals of bad
+input."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -18,7 +17,6 @@ import soundfile as sf
 
 pytest.importorskip("sed_eval")
 
-ROOT = Path(__file__).resolve().parents[2]
 SR = 16000
 HOP = 1600  # the stand-in's frame: 0.1 s, so tones starting on a tenth of a second align
 
@@ -124,11 +122,9 @@ def write_streams(folder: Path, streams: dict[str, tuple[list, list]]) -> Path:
 
 
 def load_benchmark() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("events", ROOT / "benchmarks" / "events.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+    from deepsampler.evaluation import event_bench
+
+    return event_bench
 
 
 @pytest.fixture

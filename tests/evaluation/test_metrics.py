@@ -61,7 +61,10 @@ def mixtures(seed: int, sources: int, channels: int, samples: int):
     [
         (2, 2, 8000 * 3 + 123, False),
         (3, 1, 8000 * 2, True),
-        (4, 2, 8000 * 2, False),
+        (4, 1, 8000 * 2, False),
+        # 4 sources x 2 channels: a 4096-row projection, ~13 s of CPU with museval's; what it
+        # checks is covered by (2, 2, ...) (channels) and (4, 1, ...) (four sources)
+        pytest.param(4, 2, 8000 * 2, False, marks=pytest.mark.slow),
     ],
 )
 def test_bss_eval_v4_matches_museval(sources, channels, samples, silent):

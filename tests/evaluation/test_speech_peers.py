@@ -1,13 +1,12 @@
 """The pretrained speech peers (``evaluation.peers``), the recogniser's word error rate
-(``evaluation.wer``) and ``benchmarks/speech_peers.py`` end to end on a tiny generated folder."""
+(``evaluation.wer``) and ``benchmarks/speech_peers.py`` (``evaluation.speech_bench``) end to end
+on a tiny generated folder."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -23,7 +22,6 @@ from deepsampler.evaluation.peers import (
     make_peer,
 )
 
-ROOT = Path(__file__).resolve().parents[2]
 SR = 16000
 # a sentence and a voice PocketSphinx transcribes well when espeak-ng speaks it (most espeak
 # voices come out near 100 % WER; this one came out word for word)
@@ -144,13 +142,9 @@ def test_recogniser_transcribes_clean_synthetic_speech(tmp_path):
 
 
 def load_benchmark() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "speech_peers", ROOT / "benchmarks" / "speech_peers.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+    from deepsampler.evaluation import speech_bench
+
+    return speech_bench
 
 
 @pytest.fixture(scope="module")

@@ -15,6 +15,7 @@ import soxr
 
 from deepsampler.audio.bands import log_band_edges
 from deepsampler.evaluation.bss_eval import bss_eval_v4
+from deepsampler.evaluation.spectra import inner_stft
 
 EPS = 1e-10
 
@@ -85,15 +86,6 @@ def stoi(
     return float(_stoi(ref, est, 16000, extended=extended))
 
 
-def _stft(x: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
-    """``[..., n]`` -> ``[..., f, t]`` complex, Hann window, frames fully inside the signal."""
-    window = np.hanning(n_fft + 1)[:-1]
-    frames = 1 + max(0, (x.shape[-1] - n_fft) // hop)
-    idx = np.arange(n_fft)[None, :] + hop * np.arange(frames)[:, None]
-    padded = np.pad(x, [(0, 0)] * (x.ndim - 1) + [(0, max(0, n_fft - x.shape[-1]))])
-    return np.swapaxes(np.fft.rfft(padded[..., idx] * window, axis=-1), -1, -2)
-
-
 def band_edges(n_fft: int, sample_rate: int, bands: int = 8) -> np.ndarray:
     """Bin indices of ``bands`` log-spaced bands from 50 Hz to Nyquist (``bands + 1`` edges,
     none empty)."""
@@ -108,9 +100,10 @@ def _band_spectra(
     hop: int,
     bands: int,
 ) -> tuple[np.ndarray, np.ndarray, list[slice]]:
-    """STFTs of both signals and the bin slices of the bands."""
-    R = _stft(np.asarray(reference, float), n_fft, hop)
-    E = _stft(np.asarray(estimate, float), n_fft, hop)
+    """Spectra ``[..., f, t]`` of both signals (periodic Hann, frames wholly inside the signal:
+    :func:`~deepsampler.evaluation.spectra.inner_stft`) and the bin slices of the bands."""
+    R = inner_stft(reference, n_fft, hop)
+    E = inner_stft(estimate, n_fft, hop)
     edges = band_edges(n_fft, sample_rate, bands)
     return R, E, [slice(edges[b], edges[b + 1]) for b in range(bands)]
 

@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from deepsampler.evaluation.spectra import inner_stft
+
 
 def _pyplot():
     import matplotlib
@@ -41,12 +43,11 @@ def plot_scores(summary: dict[str, Any], path: Path) -> None:
 
 
 def db_spectrogram(audio: np.ndarray, n_fft: int = 2048, hop: int = 512) -> np.ndarray:
-    """``[channels, samples]`` -> dB magnitude ``[n_fft // 2 + 1, frames]`` of the channel mean
-    (Hann window; at least one frame)."""
+    """``[channels, samples]`` (or ``[samples]``) -> dB magnitude ``[n_fft // 2 + 1, frames]``
+    of the channel mean: periodic Hann frames wholly inside the signal, ``hop`` samples apart
+    (any ``hop >= 1``), at least one frame (:func:`~deepsampler.evaluation.spectra.inner_stft`)."""
     mono = np.asarray(audio, dtype=np.float64).reshape(-1, np.shape(audio)[-1]).mean(axis=0)
-    mono = np.pad(mono, (0, max(0, n_fft - mono.size)))
-    frames = np.lib.stride_tricks.sliding_window_view(mono, n_fft)[::hop] * np.hanning(n_fft)
-    return 20 * np.log10(np.abs(np.fft.rfft(frames, axis=-1)).T + 1e-6)
+    return 20 * np.log10(np.abs(inner_stft(mono, n_fft, hop)) + 1e-6)
 
 
 def plot_stem_spectrograms(
