@@ -17,62 +17,34 @@ import numpy as np
 
 from deepsampler.detection.detector import Detector
 from deepsampler.detection.events import Alert
-from deepsampler.errors import DeepSamplerError
-from deepsampler.streaming.live import ThreadedWriter
+from deepsampler.streaming.live import ThreadedListener
 
 
-class LiveAlerts:
+class LiveAlerts(ThreadedListener):
     """Feeds separated ``[s, c, n]`` blocks (the detector's separator, aligned, at its rate)
-    to ``detector`` and hands each :class:`Alert` to ``show``.
-
-    ``push`` returns at once (the block is copied onto a queue); ``close`` drains the queue,
-    ends the stream (an open event ends with it) and returns every alert; ``abort`` drops what
-    is queued. ``latency_samples``: the separating engine's delay, for the alerts' times.
+    to ``detector`` and hands each :class:`Alert` to ``show`` (``push``/``close``/``abort`` as
+    :class:`ThreadedListener`; closing ends the stream, and an open event with it).
+    ``latency_samples``: the separating engine's delay, for the alerts' times.
     """
+
+    finished = "the detection"
 
     def __init__(
         self, detector: Detector, latency_samples: int, show: Callable[[Alert], None]
     ) -> None:
         self.stream = detector.stem_stream(latency_samples)
-        self.show = show
-        self.alerts: list[Alert] = []
-        self._worker = ThreadedWriter(self._consume)
-        self._closed = False
-        self._aborted = False
+        super().__init__(show)
 
-    def _emit(self, alerts: list[Alert]) -> None:
-        for alert in alerts:
-            self.alerts.append(alert)
-            self.show(alert)
+    @property
+    def alerts(self) -> list[Alert]:
+        """Every alert so far, in order."""
+        return self.events
 
-    def _consume(self, y: np.ndarray) -> None:
-        if not self._aborted:
-            self._emit(self.stream.push_stems(y))
+    def _feed(self, y: np.ndarray) -> list[Alert]:
+        return self.stream.push_stems(y)
 
-    def push(self, y: np.ndarray) -> None:
-        """Queue one separated block ``[s, c, n]``."""
-        if self._closed:
-            raise DeepSamplerError("push after close(): the detection is finished")
-        self._worker.write(y)
-
-    def close(self) -> list[Alert]:
-        """Wait for the queued audio, end the stream and return all alerts (an error on the
-        detector's thread is raised here)."""
-        if not self._closed:
-            self._closed = True
-            self._worker.close()
-            self._emit(self.stream.finish())
-        return self.alerts
-
-    def abort(self) -> None:
-        """End without detecting what is still queued (the run failed); errors are dropped."""
-        self._aborted = True
-        if not self._closed:
-            self._closed = True
-            try:
-                self._worker.close()
-            except Exception:
-                pass
+    def _finish(self) -> list[Alert]:
+        return self.stream.finish()
 
 
 def format_alert(alert: Alert) -> str:

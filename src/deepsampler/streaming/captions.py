@@ -19,7 +19,7 @@ from typing import TextIO
 import numpy as np
 
 from deepsampler.errors import DeepSamplerError
-from deepsampler.streaming.live import ThreadedWriter
+from deepsampler.streaming.live import ThreadedListener
 from deepsampler.transcription import CaptionEvent, IncrementalRecogniser
 
 #: the stems that carry speech, in the order ``caption_stem`` looks for them
@@ -44,14 +44,12 @@ def caption_stem(sources: Sequence[str], model_name: str, stem: str | None = Non
     )
 
 
-class LiveCaptions:
+class LiveCaptions(ThreadedListener):
     """Feeds stem ``index`` of separated ``[s, c, n]`` blocks at ``sample_rate`` Hz to a
-    recogniser and hands every :class:`CaptionEvent` to ``show``, in order.
+    recogniser and hands every :class:`CaptionEvent` to ``show``, in order (from the
+    recogniser's thread; ``push``/``close``/``abort`` as :class:`ThreadedListener`)."""
 
-    ``push`` returns at once (the block is copied onto a queue); ``close`` drains the queue,
-    finalises the last utterance and returns every event made. ``show`` is called from the
-    recogniser's thread.
-    """
+    finished = "the captions"
 
     def __init__(
         self,
@@ -61,46 +59,14 @@ class LiveCaptions:
         recogniser: IncrementalRecogniser | None = None,
     ) -> None:
         self.index = index
-        self.show = show
         self.recogniser = recogniser or IncrementalRecogniser(sample_rate)
-        self.events: list[CaptionEvent] = []
-        self._worker = ThreadedWriter(self._consume)
-        self._closed = False
-        self._aborted = False
+        super().__init__(show)
 
-    def _emit(self, events: list[CaptionEvent]) -> None:
-        for event in events:
-            self.events.append(event)
-            self.show(event)
+    def _feed(self, y: np.ndarray) -> list[CaptionEvent]:
+        return self.recogniser.push(y[self.index])
 
-    def _consume(self, y: np.ndarray) -> None:
-        if not self._aborted:
-            self._emit(self.recogniser.push(y[self.index]))
-
-    def push(self, y: np.ndarray) -> None:
-        """Queue one separated block ``[s, c, n]``."""
-        if self._closed:
-            raise DeepSamplerError("push after close(): the captions are finished")
-        self._worker.write(y)
-
-    def close(self) -> list[CaptionEvent]:
-        """Wait for the queued audio, finalise, and return all events (an error on the
-        recogniser's thread is raised here)."""
-        if not self._closed:
-            self._closed = True
-            self._worker.close()
-            self._emit(self.recogniser.finish())
-        return self.events
-
-    def abort(self) -> None:
-        """End without decoding what is still queued (the run failed); errors are dropped."""
-        self._aborted = True
-        if not self._closed:
-            self._closed = True
-            try:
-                self._worker.close()
-            except Exception:
-                pass
+    def _finish(self) -> list[CaptionEvent]:
+        return self.recogniser.finish()
 
 
 def format_caption(event: CaptionEvent) -> str:

@@ -189,6 +189,64 @@ class ThreadedWriter:
             raise self.error
 
 
+class ThreadedListener:
+    """A consumer of the separated stream that works on a thread of its own (live captions,
+    siren alerts): ``push`` queues a copy of each ``[s, c, n]`` block and returns at once;
+    ``close`` drains the queue, finishes and returns every event made; ``abort`` ends without
+    using what is queued (the run failed; errors are dropped). Each event goes to ``show``
+    from the worker thread, in order. Subclasses say what a block and the end make
+    (``_feed``, ``_finish``) and name what they finish (``finished``, for the error line)."""
+
+    finished = "the listener"
+
+    def __init__(self, show: Callable[[Any], None]) -> None:
+        self.show = show
+        self.events: list[Any] = []
+        self._worker = ThreadedWriter(self._consume)
+        self._closed = False
+        self._aborted = False
+
+    def _feed(self, y: np.ndarray) -> list[Any]:
+        raise NotImplementedError
+
+    def _finish(self) -> list[Any]:
+        raise NotImplementedError
+
+    def _emit(self, events: list[Any]) -> None:
+        for event in events:
+            self.events.append(event)
+            self.show(event)
+
+    def _consume(self, y: np.ndarray) -> None:
+        if not self._aborted:
+            self._emit(self._feed(y))
+
+    def push(self, y: np.ndarray) -> None:
+        """Queue one separated block ``[s, c, n]``."""
+        if self._closed:
+            raise DeepSamplerError(f"push after close(): {self.finished} is finished")
+        self._worker.write(y)
+
+    def close(self) -> list[Any]:
+        """Wait for the queued audio, finish, and return all events (an error on the worker
+        thread is raised here)."""
+        if not self._closed:
+            self._closed = True
+            self._worker.close()
+            self._emit(self._finish())
+        return self.events
+
+    def abort(self) -> None:
+        """End without using what is still queued (the run failed); errors are dropped."""
+        self._aborted = True
+        if not self._closed:
+            self._closed = True
+            try:
+                self._worker.close()
+            except Exception:
+                pass
+
+
 def open_device_stream(
     session: LiveSession, sample_rate: int, block: int, input_device: Any, output_device: Any
 ) -> Any:
