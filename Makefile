@@ -17,8 +17,10 @@ demo:
 	bash scripts/setup.sh plot
 	$(BIN)/deepsampler separate --example --plot -o $(OUT) --model music4-rt
 
+# two pytest-xdist workers: CI and this machine have two cores, and the longest tests wait on
+# subprocesses, real-time playback or one-threaded work that a second worker can overlap
 test: setup-dev
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2
 
 test-slow: setup-dev
 	$(BIN)/python -m pytest -q -m slow

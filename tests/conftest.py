@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,11 @@ import soundfile as sf
 import torch
 
 from deepsampler.models import DeepSampler, preset_config, save_checkpoint
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # two pytest-xdist workers share the machine's cores: one intra-op thread each, or the
+    # workers' thread pools fight over the cores and every torch test gets slower
+    torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -35,6 +35,7 @@ def test_install_hint():
     assert install_hint("pesq") == "pip install 'deepsampler[eval]'"
     assert install_hint("fluidsynth") == "pip install 'deepsampler[data]'"
     assert install_hint("torch") == "reinstall"
+    assert install_hint("onnxruntime") == "reinstall"  # a core dependency since issue 28
 
 
 def test_missing_package_is_one_line(monkeypatch, capsys):
@@ -46,7 +47,4 @@ def test_missing_package_is_one_line(monkeypatch, capsys):
     monkeypatch.setattr(models, "cmd_info", missing)  # build_parser reads it at each call
     assert main(["info", "--preset", "tiny"]) == 1
     err = capsys.readouterr().err
-    assert err == (
-        "deepsampler: error: this command needs the 'onnxruntime' package: "
-        "pip install 'deepsampler[export]'\n"
-    )
+    assert err == ("deepsampler: error: this command needs the 'onnxruntime' package: reinstall\n")

@@ -338,8 +338,8 @@ class Separator:
             import onnxruntime  # noqa: F401
         except ImportError:
             raise DeepSamplerError(
-                "the onnx engine needs onnxruntime and onnx: pip install 'deepsampler[export]' "
-                "(or use --engine torch)"
+                "the onnx engine needs onnxruntime and onnx, which deepsampler installs: "
+                "pip install onnxruntime onnx (or use --engine torch)"
             ) from None
         if self.onnx is not None:
             return OnnxStreamingSeparator.from_export(self.onnx, threads, str(self.loaded.path))

@@ -7,12 +7,13 @@ import argparse
 import os
 from pathlib import Path
 
+from deepsampler.data.real_pool import describe_auto
 from deepsampler.errors import DeepSamplerError
 
 
 def cmd_data_synth(args: argparse.Namespace) -> int:
     """Render (or resume) a corpus and print its summary."""
-    from deepsampler.data.synth.common import RealPool
+    from deepsampler.data.real_pool import RealPool
     from deepsampler.data.synth.corpus import SynthSettings, synth_corpus
     from deepsampler.data.synth.report import format_summary
 
@@ -75,7 +76,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--real",
         default="auto",
         help="real-recordings pool to mix in (a folder with MANIFEST.tsv), 'none', or 'auto': "
-        "$DEEPSAMPLER_TRAIN_REAL or ../shared/train-real when present",
+        f"{describe_auto()} when present",
     )
     syn.add_argument("-q", "--quiet", action="store_true")
     syn.set_defaults(func=cmd_data_synth)
