@@ -19,14 +19,9 @@ from deepsampler.models.deepsampler import DeepSampler
 
 
 def receptive_field(model: DeepSampler) -> tuple[int, int]:
-    """``(past, future)``: how many STFT frames before and after frame ``t`` its masks depend
-    on. Past: ``time_kernel - 1`` per causal convolution (encoder and decoder levels) plus
-    ``attn_window - 1`` per time-attention layer; future: the look-ahead frames (first layer
-    only). Everything else in the model works within a frame."""
-    cfg = model.config
-    convs = len(model.encoder) + len(model.decoder)
-    past = (cfg.time_kernel - 1) * convs + len(model.latent.blocks) * (cfg.attn_window - 1)
-    return past, cfg.lookahead
+    """``(past, future)`` frames the model's masks depend on (:meth:`DeepSampler.receptive_field`);
+    a module-level name so that tests can shrink it."""
+    return model.receptive_field()
 
 
 def _round_up(value: int, step: int) -> int:

@@ -151,5 +151,15 @@ class DeepSampler(nn.Module):
             raise ValueError("step_frame needs a causal model (config.causal = True)")
         return step_frame(self, spec_frame, state, present, inplace)
 
+    def receptive_field(self) -> tuple[int, int]:
+        """``(past, future)``: how many STFT frames before and after frame ``t`` its masks
+        depend on (for a causal model). Past: ``time_kernel - 1`` per causal convolution
+        (encoder and decoder levels) plus ``attn_window - 1`` per time-attention layer; future:
+        the look-ahead frames (first layer only). Everything else works within a frame."""
+        cfg = self.config
+        convs = len(self.encoder) + len(self.decoder)
+        past = (cfg.time_kernel - 1) * convs + len(self.latent.blocks) * (cfg.attn_window - 1)
+        return past, cfg.lookahead
+
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
