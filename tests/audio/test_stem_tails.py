@@ -9,11 +9,12 @@ import pytest
 import torch
 
 from deepsampler.audio import STFT
-from deepsampler.models import load_checkpoint, shipped_models
+from deepsampler.models import load_checkpoint
+from deepsampler.models.registry import shipped
 from deepsampler.separator import Separator
 from deepsampler.streaming import StreamingSeparator
 
-SHIPPED = {name: load_checkpoint(path).model.eval() for name, path in shipped_models().items()}
+SHIPPED = {e.name: load_checkpoint(e.path).model.eval() for e in shipped("separator")}
 GEOMETRIES = sorted({(m.config.n_fft, m.config.hop) for m in SHIPPED.values()})
 CAUSAL = [name for name, m in SHIPPED.items() if m.config.causal]
 

@@ -129,7 +129,10 @@ def test_wrong_kinds_are_refused_in_one_line(detector_path, separator_path):
     assert "\n" not in str(err.value)
 
 
-def test_no_shipped_detector_yet_says_how_to_train_one():
+def test_no_shipped_detector_says_how_to_train_one(monkeypatch):
+    import deepsampler.detection.detector as detector_module
+
+    monkeypatch.setattr(detector_module, "shipped_models", lambda: {})  # none shipped
     with pytest.raises(CheckpointError, match="no siren detector is shipped yet.*siren-sde.yaml"):
         Detector()
 

@@ -137,8 +137,11 @@ def test_bad_inputs_give_one_line_each_and_no_files(trained, files, tmp_path, ca
     ],
 )
 def test_wrong_model_is_one_line_before_any_work(
-    model, message, files, separator_path, tmp_path, capsys
+    model, message, files, separator_path, tmp_path, capsys, monkeypatch
 ):
+    import deepsampler.detection.detector as detector_module
+
+    monkeypatch.setattr(detector_module, "shipped_models", lambda: {})  # none shipped
     args = ["detect", str(files["street"]), "--jsonl", str(tmp_path / "e.jsonl")]
     args += ["--model", str(separator_path)] if model else []
     assert main(args) == 1
