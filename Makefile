@@ -18,9 +18,10 @@ demo:
 	$(BIN)/deepsampler separate --example --plot -o $(OUT) --model music4-rt
 
 # two pytest-xdist workers: CI and this machine have two cores, and the longest tests wait on
-# subprocesses, real-time playback or one-threaded work that a second worker can overlap
+# subprocesses, real-time playback or one-threaded work that a second worker can overlap;
+# loadgroup keeps the tests of one xdist_group (the Ray cluster of tests/batch) on one worker
 test: setup-dev
-	$(BIN)/python -m pytest -q -n 2
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup
 
 test-slow: setup-dev
 	$(BIN)/python -m pytest -q -m slow

@@ -23,8 +23,8 @@ pytest.importorskip("sed_eval")
 def streams(tmp_path):
     folder = tmp_path / "streams"
     folder.mkdir()
-    for name, siren_at in (("siren_00", (3.0, 7.0)), ("free_00", None)):
-        sf.write(folder / f"{name}.wav", street(10.0, seed=len(name), siren_at=siren_at)[0], SR)
+    for name, siren_at in (("siren_00", (2.0, 5.0)), ("free_00", None)):
+        sf.write(folder / f"{name}.wav", street(6.0, seed=len(name), siren_at=siren_at)[0], SR)
         text = "" if siren_at is None else f"{siren_at[0]}\t{siren_at[1]}\tsiren\n"
         (folder / f"{name}.txt").write_text(text)
     return folder

@@ -289,9 +289,11 @@ def test_sigkill_and_resume_equals_uninterrupted(corpus, tmp_path):
     assert_same_weights(final_weights(tmp_path / "whole"), final_weights(run))
 
 
+@pytest.mark.slow
 def test_ddp_two_gloo_processes_match_one_process(corpus, tmp_path):
     """2 processes x batch 1 take the same examples as 1 process x batch 2 (rank r gets items
-    r, r+2, ...) and DDP averages their gradients, so the weights must agree."""
+    r, r+2, ...) and DDP averages their gradients, so the weights must agree. Slow: the default
+    run checks the same with two torchrun "nodes" of one process (test_multinode.py)."""
     one = load_train_config(
         write_yaml(tmp_path / "one.yaml", base_config(corpus, steps=3, valid_every=3))
     )
