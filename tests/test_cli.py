@@ -106,7 +106,8 @@ def test_folder_input_and_long_file_in_chunks(tmp_path, tiny_checkpoint):
         )
         == 0
     )
-    assert sorted(p.name for p in out.iterdir()) == ["a", "b"]
+    # a folder run keeps OUT/manifest.jsonl beside the track folders (issue 30)
+    assert sorted(p.name for p in out.iterdir()) == ["a", "b", "manifest.jsonl"]
 
 
 def bad(tmp_path, name):
@@ -257,7 +258,7 @@ def test_musdb_layout_folder_and_rerun_into_same_folder(tmp_path, tiny_checkpoin
     out = data / "separated"
     for _ in range(2):
         assert run_cli("separate", data, "-o", out, "--model", tiny_checkpoint, "-q") == 0
-    assert sorted(p.name for p in out.iterdir()) == ["t1", "t2"]
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.jsonl", "t1", "t2"]
 
 
 def test_write_failure_is_one_line_and_leaves_nothing(

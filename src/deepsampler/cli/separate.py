@@ -8,8 +8,6 @@ import sys
 from pathlib import Path
 
 from deepsampler.cli._common import (
-    Say,
-    add_offline_options,
     check_stems,
     collect_inputs,
     error,
@@ -18,34 +16,40 @@ from deepsampler.cli._common import (
     sayer,
     use_offline_threads,
 )
+from deepsampler.cli.batch import (
+    add_model_options,
+    add_resume_option,
+    count_arg,
+    load_separator,
+    run_catalogue,
+)
 from deepsampler.cli.enhance import add_enhance_options, describe_result, make_enhancer
 from deepsampler.errors import DeepSamplerError
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "synth_rock.flac"
 
 
-def _plot_separation(mixture_path: Path, result, sep) -> Path:
+def _plot_separation(mixture_path: Path, track: str, paths: dict[str, Path], sep) -> Path:
     """PNG of the mixture's and the written stems' spectrograms, beside the stems."""
     from deepsampler.audio import read_audio
     from deepsampler.evaluation.plots import plot_stem_spectrograms
 
     mixture, sr = read_audio(mixture_path)
-    stems = {name: read_audio(stem_path)[0] for name, stem_path in result.stems.items()}
-    folder = next(iter(result.stems.values())).parent
+    stems = {name: read_audio(stem_path)[0] for name, stem_path in paths.items()}
+    folder = next(iter(paths.values())).parent
     return plot_stem_spectrograms(
         mixture,
         stems,
         sr,
         folder / "spectrograms.png",
-        f"{result.track}: {sep.loaded.metadata.get('name', 'model')} "
-        f"({sep.latency_ms:.1f} ms latency)",
+        f"{track}: {sep.loaded.metadata.get('name', 'model')} ({sep.latency_ms:.1f} ms latency)",
     )
 
 
-def _enhance_stems(enhancer, mixture: Path, result, adapters: str, say: Say) -> None:
+def _enhance_stems(enhancer, mixture: Path, paths: dict[str, Path], adapters: str, say) -> None:
     """``separate --enhance``: refine each written stem, with the mixture for the detectors and
     the refiner."""
-    for name, stem_path in result.stems.items():
+    for name, stem_path in paths.items():
         out, refined = enhancer.enhance_file(
             stem_path,
             stem_path.parent / "enhanced" / f"{name}.wav",
@@ -57,38 +61,36 @@ def _enhance_stems(enhancer, mixture: Path, result, adapters: str, say: Say) -> 
         say("  " + describe_result(f"enhanced {name}", refined) + f" -> {out}")
 
 
-def cmd_separate(args: argparse.Namespace) -> int:
-    """Separate every input; status 1 when any failed (the others are still written)."""
-    from deepsampler.separator import Separator
+def _extras(args, sep, enhancer, path: Path, track: str, paths: dict[str, Path], say) -> None:
+    """``--plot`` and ``--enhance`` for one separated file."""
+    if args.plot:
+        say(f"  spectrograms: {_plot_separation(path, track, paths, sep)}")
+    if enhancer is not None:
+        _enhance_stems(enhancer, path, paths, args.adapters, say)
 
+
+def cmd_separate(args: argparse.Namespace) -> int:
+    """Separate every input; status 1 when any failed (the others are still written). A run
+    with a folder among its inputs, or with ``--jobs``, is a catalogue run (cli.batch): it
+    keeps OUT/manifest.jsonl and a rerun resumes from it."""
     inputs = list(args.inputs)
     if args.example:
         inputs.append(str(EXAMPLE))
     if not inputs:
         raise DeepSamplerError("no input given; pass audio files or folders (or --example)")
+    if args.jobs is not None and (args.plot or args.enhance):
+        raise DeepSamplerError("--plot and --enhance run in this process; leave out --jobs")
     threads, why = use_offline_threads(args.threads)
     files = collect_inputs(inputs, Path(args.output))
-    sep = Separator(
-        args.model,
-        device=args.device,
-        chunk_seconds=args.chunk_seconds,
-        overlap_seconds=args.overlap_seconds,
-        allow_untrained=args.allow_untrained,
-        downmix=args.downmix,
-        wiener=args.wiener,
-        shifts=args.shifts,
-        flip=args.flip,
-    )
-    if sep.model is None:
-        raise DeepSamplerError(
-            f"{args.model}: an .onnx file holds the streaming step only; stream it with "
-            "`deepsampler stream --model FILE.onnx` or separate with the model's .pt checkpoint"
-        )
+    sep = load_separator(args)
     stems = check_stems(args.stems, sep.sources, sep.name)
     refuse_overwriting_inputs(
         [f for f, _ in files], Path(args.output), stems or sep.sources, args.format
     )
     say = sayer(args.quiet)
+    if args.jobs is not None:
+        why = f"per worker, {args.jobs} worker process(es)"
+        threads = 1 if args.threads is None else args.threads
     say(f"{sep.describe()} | {threads or 'default'} thread(s) ({why})")
     caveat = sep.loaded.metadata.get("caveat")
     if caveat:
@@ -105,6 +107,16 @@ def cmd_separate(args: argparse.Namespace) -> int:
             device=args.device,
             seed=args.seed,
         )
+    if args.jobs is not None or any(Path(i).is_dir() for i in inputs):
+        out = Path(args.output)
+
+        def after(o) -> None:
+            paths = {s: out / rel for s, rel in o.outputs.items()}
+            if o.status == "done" and (args.plot or enhancer is not None):
+                _extras(args, sep, enhancer, Path(o.input), o.track, paths, say)
+
+        runner = "inline" if args.jobs is None else "pool"
+        return run_catalogue(args, sep, files, stems, runner=runner, on_outcome=after)
     failures = 0
     for path, track in files:
         try:
@@ -137,10 +149,7 @@ def cmd_separate(args: argparse.Namespace) -> int:
                 f"  note: {folder} still holds {', '.join(p.name for p in older)} from an "
                 f"earlier run in another format; they were not replaced (remove them if unwanted)"
             )
-        if args.plot:
-            say(f"  spectrograms: {_plot_separation(path, result, sep)}")
-        if enhancer is not None:
-            _enhance_stems(enhancer, path, result, args.adapters, say)
+        _extras(args, sep, enhancer, path, result.track, result.stems, say)
     if failures:
         error(f"{failures} of {len(files)} input(s) failed")
         return 1
@@ -149,8 +158,6 @@ def cmd_separate(args: argparse.Namespace) -> int:
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """The ``separate`` subcommand."""
-    from deepsampler.separator import DEFAULT_MODEL
-
     sep = sub.add_parser(
         "separate",
         help="separate audio files into stems",
@@ -161,50 +168,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     sep.add_argument(
         "-o", "--output", default="separated", help="output folder (default: %(default)s)"
     )
+    add_model_options(sep)
     sep.add_argument(
-        "--model",
-        default=DEFAULT_MODEL,
-        help="shipped model name or checkpoint path (default: %(default)s; "
-        "see `deepsampler models`)",
-    )
-    sep.add_argument("--stems", help="comma-separated stems to write (default: all)")
-    sep.add_argument(
-        "--format",
-        choices=["wav", "flac"],
-        default="wav",
-        help="wav = 32-bit float, flac = 24-bit (default: %(default)s)",
-    )
-    sep.add_argument("--device", default="cpu", help="cpu or cuda (default: %(default)s)")
-    sep.add_argument(
-        "--threads",
-        type=int,
+        "--jobs",
+        type=count_arg,
         default=None,
-        help="CPU threads (default: every core on an idle machine, 1 on a busy one, where more "
-        "threads only contend; 0 = torch's choice)",
+        help="separate with N worker processes, one model and (by default) one thread each; "
+        "keeps OUT/manifest.jsonl like a folder run",
     )
-    sep.add_argument(
-        "--chunk-seconds",
-        type=float,
-        default=10.0,
-        help="long inputs are processed in chunks of this length (default: %(default)s)",
-    )
-    sep.add_argument(
-        "--overlap-seconds",
-        type=float,
-        default=1.0,
-        help="cross-fade between chunks (default: %(default)s)",
-    )
-    add_offline_options(sep)
-    sep.add_argument(
-        "--downmix",
-        action="store_true",
-        help="average inputs with more channels than the model takes",
-    )
-    sep.add_argument(
-        "--allow-untrained",
-        action="store_true",
-        help="accept a checkpoint with untrained weights (pipeline testing only)",
-    )
+    add_resume_option(sep)
     sep.add_argument("--example", action="store_true", help="also separate the bundled example")
     sep.add_argument(
         "--plot",
