@@ -1,0 +1,174 @@
+"""The web app's separation workers: threads that take queued jobs from the :class:`JobStore`
+and run the :class:`~deepsampler.separator.Separator` API on them (never the CLI).
+
+Each model is loaded once and kept (:class:`ModelCache`); StemProver too, on the first job
+that asks for it. A job's files: ``input`` (the upload), ``stems/<stem>.wav`` (32-bit float,
+the input's rate and length) and, once asked for, ``stems.zip``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from deepsampler.audio import ChunkedOverlapAdd, audio_info
+from deepsampler.errors import DeepSamplerError
+from deepsampler.web.jobs import Job, JobStore
+
+log = logging.getLogger("deepsampler.web")
+
+STEMS = "stems"  # the track folder separate_file writes a job's stems into
+
+
+class ModelCache:
+    """Separators by name, each loaded on first use and kept; ``models``: name -> file."""
+
+    def __init__(self, models: dict[str, Path]) -> None:
+        self.models = dict(models)
+        self._loaded: dict = {}
+        self._engines: dict = {}
+        self._lock = threading.Lock()
+        self._enhancer = None
+
+    def separator(self, name: str):
+        from deepsampler.separator import Separator
+
+        if name not in self.models:
+            raise DeepSamplerError(f"unknown model {name!r}; choose one of {sorted(self.models)}")
+        with self._lock:
+            if name not in self._loaded:
+                # one pass: the web app separates on the server's CPU, and the streaming
+                # engines (live mode) run one pass too
+                self._loaded[name] = Separator(self.models[name], shifts=1, flip=False)
+            return self._loaded[name]
+
+    def engine(self, name: str, kind: str = "auto"):
+        """The model's streaming engine, shared: a live session keeps its own state
+        (``engine.init_state()``) and the engine's ``step`` holds none."""
+        sep = self.separator(name)
+        with self._lock:
+            if name not in self._engines:
+                self._engines[name] = sep.streaming_engine(kind, threads=1)
+            return self._engines[name]
+
+    def enhancer(self):
+        """The shipped StemProver, loaded on the first job that asks for it."""
+        from deepsampler.stemprover.enhancer import Enhancer
+
+        with self._lock:
+            if self._enhancer is None:
+                self._enhancer = Enhancer()
+            return self._enhancer
+
+
+class _Counted:
+    """The Separator's default chunked processor, counting the samples it is given so the job
+    shows its progress (``on_count(samples so far)``)."""
+
+    def __init__(self, sep, on_count: Callable[[int], None]) -> None:
+        self.inner = ChunkedOverlapAdd(sep._separate_chunk, sep.chunk, sep.overlap)
+        self.on_count = on_count
+        self.count = 0
+
+    def push(self, x: np.ndarray) -> list[np.ndarray]:
+        out = self.inner.push(x)
+        self.count += x.shape[-1]
+        self.on_count(self.count)
+        return out
+
+    def finish(self) -> list[np.ndarray]:
+        return self.inner.finish()
+
+
+def run_job(job: Job, store: JobStore, models: ModelCache) -> dict:
+    """Separate one job into its folder (and enhance its stems if asked); what the job gives:
+    ``{"stems": [...], "sample_rate": Hz, "seconds": s, "channels": c}``."""
+    folder = store.folder(job.id)
+    source = folder / "input"
+    sep = models.separator(job.model)
+    info = audio_info(source)
+    total = max(1, round(info.frames * sep.sample_rate / info.sample_rate))
+    share = 0.5 if job.enhance else 1.0  # StemProver takes the other half of the bar
+    step = max(1, total // 100)
+    last = [0]
+
+    def on_count(n: int) -> None:
+        if n - last[0] >= step:
+            last[0] = n
+            store.set_progress(job.id, 0.99 * share * min(n / total, 1.0))
+
+    result = sep.separate_file(
+        source, folder, track=STEMS, fmt="wav", processor=_Counted(sep, on_count)
+    )
+    if job.enhance:
+        enhancer = models.enhancer()
+        for i, (name, path) in enumerate(result.stems.items()):
+            out, _ = enhancer.enhance_file(
+                path, folder / "enhanced" / f"{name}.wav", mixture=source, source=name
+            )
+            os.replace(out, path)  # the served stem is the refined one
+            store.set_progress(job.id, share + (1 - share) * (i + 1) / len(result.stems))
+    return {
+        "stems": list(result.stems),
+        "sample_rate": info.sample_rate,
+        "seconds": info.seconds,
+        "channels": 1 if info.channels == 1 else sep.config.audio_channels,
+    }
+
+
+def public_message(exc: BaseException, folder: Path, name: str) -> str:
+    """An error's one line with the server's paths replaced by the upload's name."""
+    text = str(exc) or type(exc).__name__
+    return text.replace(str(folder / "input"), name).replace(str(folder), name)
+
+
+class Workers:
+    """``count`` threads separating queued jobs, one job each at a time; :meth:`wake` after a
+    job is queued, :meth:`stop` to end them (a running job finishes first)."""
+
+    def __init__(self, store: JobStore, models: ModelCache, count: int = 1) -> None:
+        self.store = store
+        self.models = models
+        self._stop = threading.Event()
+        self._wake = threading.Condition()
+        self._threads = [
+            threading.Thread(target=self._loop, name=f"deepsampler-web-{i}", daemon=True)
+            for i in range(count)
+        ]
+
+    def start(self) -> None:
+        for t in self._threads:
+            t.start()
+
+    def wake(self) -> None:
+        with self._wake:
+            self._wake.notify_all()
+
+    def stop(self, timeout: float | None = None) -> None:
+        self._stop.set()
+        self.wake()
+        for t in self._threads:
+            if t.is_alive():
+                t.join(timeout)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            job = self.store.claim()
+            if job is None:
+                with self._wake:
+                    self._wake.wait(timeout=1.0)
+                continue
+            try:
+                result = run_job(job, self.store, self.models)
+            except Exception as exc:  # a job's failure is its own, never the worker's
+                if not isinstance(exc, DeepSamplerError):
+                    log.exception("job %s failed", job.id)
+                message = public_message(exc, self.store.folder(job.id), job.name)
+                self.store.fail(job.id, message)
+            else:
+                self.store.finish(job.id, result)
