@@ -13,6 +13,7 @@ import warnings
 from collections.abc import Sequence
 
 from deepsampler.cli import (
+    batch,
     data,
     detect,
     enhance,
@@ -20,6 +21,7 @@ from deepsampler.cli import (
     export,
     models,
     separate,
+    serve,
     stemprover,
     stream,
     train,
@@ -41,11 +43,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"deepsampler {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for group in (separate, stream, export, evaluate, data, train, enhance, stemprover):
+    for group in (separate, batch, stream, export, evaluate, data, train, enhance, stemprover):
         group.add_parser(sub)
     transcribe.add_parser(sub)
     detect.add_parser(sub)
     models.add_parsers(sub)
+    serve.add_parser(sub)
     return parser
 
 

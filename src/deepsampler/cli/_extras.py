@@ -26,6 +26,9 @@ EXTRAS: dict[str, str] = {
     "tensorboard": "train",
     "pocketsphinx": "transcribe",
     "jiwer": "transcribe",
+    "ray": "cluster",
+    "fastapi": "web",
+    "uvicorn": "web",
 }
 
 #: top-level module -> its distribution, where the names differ
