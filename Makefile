@@ -19,9 +19,10 @@ demo:
 
 # two pytest-xdist workers: CI and this machine have two cores, and the longest tests wait on
 # subprocesses, real-time playback or one-threaded work that a second worker can overlap;
-# loadgroup keeps the tests of one xdist_group (the Ray cluster of tests/batch) on one worker
+# loadscope sends each module's tests to one worker in a row, so a module's costly fixtures
+# (a rendered corpus, a trained detector, the Ray cluster of tests/batch) are made once
 test: setup-dev
-	$(BIN)/python -m pytest -q -n 2 --dist loadgroup
+	$(BIN)/python -m pytest -q -n 2 --dist loadscope
 
 test-slow: setup-dev
 	$(BIN)/python -m pytest -q -m slow

@@ -22,7 +22,8 @@ from deepsampler.separator import Separator
 from tests.batch.conftest import TRACKS, assert_same_stems, corrupt, manifest, partials
 
 ray = pytest.importorskip("ray")
-# one cluster for the module also under pytest-xdist, where `--dist loadgroup` honours this
+# one cluster for the module under pytest-xdist: `make test` uses --dist loadscope (one module,
+# one worker); the group keeps it so under --dist loadgroup too
 pytestmark = pytest.mark.xdist_group("ray")
 
 

@@ -18,13 +18,9 @@ from deepsampler.data.synth import drums, fluid
 from deepsampler.data.synth.corpus import SynthSettings, synth_corpus
 from deepsampler.errors import DeepSamplerError
 
-# one worker renders the module's corpus once under pytest-xdist (--dist loadgroup)
-pytestmark = [
-    pytest.mark.xdist_group("synth_music"),
-    pytest.mark.skipif(
-        not fluid.available_soundfonts(), reason="corpus packages not installed (setup.sh data)"
-    ),
-]
+pytestmark = pytest.mark.skipif(
+    not fluid.available_soundfonts(), reason="corpus packages not installed (setup.sh data)"
+)
 SOURCES = ("vocals", "drums", "bass", "other")
 
 

@@ -23,9 +23,6 @@ from deepsampler.training.detect import DetectorTrainer, frame_labels, roc_auc
 from deepsampler.training.state import load_state
 from tests.detection.conftest import SR, detect_train_config, make_corpus, street
 
-# one worker trains the module's detector fixtures once under pytest-xdist (--dist loadgroup)
-pytestmark = pytest.mark.xdist_group("detect_train")
-
 COLLAR = 1.0  # s, the event-based scoring's onset collar (issue 27)
 SIREN = (4.0, 9.0)  # where the test file's siren sounds (s)
 

@@ -1,12 +1,18 @@
-"""The web app's fixtures: an app over the tiny test model in a data folder of the test."""
+"""The web app's fixtures: an app over the tiny test model in a data folder of the test, and
+the detection tests' tiny siren separator with a tiny detector over it."""
 
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
+
+from tests.detection import conftest as detection
+from tests.detection.conftest import SR as SIREN_SR
+from tests.detection.conftest import make_detector, street
 
 SR = 22050  # the tiny model's rate
 
@@ -45,3 +51,35 @@ def client(settings):
 
     with TestClient(create_app(settings)) as c:
         yield c
+
+
+# ---- the siren detector (issue 29): the detection tests' tiny separator and detector --------
+
+
+separator_path = detection.separator_path  # the detection tests' fixture, here too
+
+
+def siren_audio() -> np.ndarray:
+    """``[1, n]`` street noise with a wail from 1 to 3 s, at the tiny separator's 16 kHz."""
+    return street(4.0, 21, (1.0, 3.0))
+
+
+def siren_wav_bytes() -> bytes:
+    """:func:`siren_audio` as a 32-bit float WAV (read back sample for sample)."""
+    buf = io.BytesIO()
+    sf.write(buf, siren_audio().T, SIREN_SR, format="WAV", subtype="FLOAT")
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="session")
+def siren_detector(tmp_path_factory, separator_path) -> Path:
+    """A tiny detector over ``separator_path`` (random weights) whose thresholds lie inside its
+    probability range on :func:`siren_audio`, so that audio has events."""
+    from deepsampler.detection import Detector, EventConfig
+
+    folder = tmp_path_factory.mktemp("siren-detector")
+    probe = make_detector(folder / "probe.pt", separator_path)
+    _, prob = Detector(probe).probabilities(siren_audio(), SIREN_SR)
+    on, off = np.quantile(prob, [0.75, 0.55])
+    events = EventConfig(float(on), float(off), 0.2, 0.2)
+    return make_detector(folder / "siren-det.pt", separator_path, events)  # the same weights

@@ -5,6 +5,7 @@ play and download as a zip; the live page separates Chromium's fake microphone."
 from __future__ import annotations
 
 import io
+import re
 import zipfile
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from tests.web.conftest import SR, wav_bytes
+from tests.web.conftest import SR, siren_wav_bytes, wav_bytes
 
 CHROMIUM = Path("/usr/bin/chromium")
 pytest.importorskip("fastapi", reason="the web tests need the web extra (fastapi)")
@@ -130,6 +131,42 @@ def test_live_page_separates_the_fake_microphone(page):
     assert np.sqrt(live["sumsq"] / live["n"]) > 1e-3  # the stem of a tone, not silence
     page.click("#live-stop")
     assert page.is_enabled("#live-start") and page.is_hidden("#error")
+
+
+def test_detected_events_are_drawn_on_the_timeline(
+    browser, tmp_path, separator_path, siren_detector
+):
+    """A job of the siren detector's separator: a band per event over each stem, and the list."""
+    from deepsampler.web import Settings
+    from deepsampler.web.server import serve_in_thread
+
+    street = tmp_path / "street.wav"
+    street.write_bytes(siren_wav_bytes())
+    settings = Settings(
+        data_dir=tmp_path / "web", models={"siren": separator_path}, detector=siren_detector
+    )
+    with serve_in_thread(settings) as url:
+        context = browser.new_context()
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(url)
+        page.wait_for_selector("#model option[value=siren]", state="attached")
+        assert page.text_content("#model-info").endswith("| siren events detected too")
+        page.set_input_files("#file", str(street))
+        page.click("#start")
+        page.wait_for_selector("#results:not([hidden])", timeout=60_000)
+        listed = page.text_content("#events")
+        assert re.fullmatch(r"siren \d+\.\d-\d+\.\d s \(0\.\d\d\)(, .+)?", listed), listed
+        bands = page.eval_on_selector_all(
+            ".stem .event", "els => els.map(e => [e.closest('.stem').dataset.stem, e.title])"
+        )
+        n = listed.count("siren ")
+        assert [b[0] for b in bands] == ["siren"] * n + ["background"] * n
+        assert ", ".join(b[1] for b in bands[:n]) == listed
+        width = page.eval_on_selector(".stem .event", "e => e.getBoundingClientRect().width")
+        assert width > 1 and errors == []
+        context.close()
 
 
 @pytest.mark.slow

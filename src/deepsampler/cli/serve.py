@@ -33,6 +33,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         max_live=args.max_live,
         engine=args.engine,
         **({"data_dir": Path(args.data_dir)} if args.data_dir else {}),
+        **({"detector": args.detector} if args.detector is not None else {}),
     )
     say = sayer(args.quiet)
     if args.host not in LOCAL_HOSTS:
@@ -40,7 +41,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
             f"warning: listening on {args.host}: anyone who can reach this machine can upload "
             "files and use its CPU; the app has no login"
         )
-    app = create_app(settings)
+    app = create_app(settings)  # loads the detector: one that cannot serve is one line
+    models = app.state.models
+    if models.detector is not None:
+        (name,) = models.detects
+        say(f"{models.detector.describe()} | its events come with the {name} model's jobs")
     host = f"[{args.host}]" if ":" in args.host else args.host
     say(
         f"DeepSampler web app on http://{host}:{args.port}/ (API docs at /docs) | "
@@ -98,6 +103,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         choices=("auto", "onnx", "torch"),
         default="auto",
         help="the live mode's streaming engine (default: %(default)s: onnx where installed)",
+    )
+    p.add_argument(
+        "--detector",
+        default=None,
+        metavar="NAME_OR_PATH",
+        help="siren detector run on the jobs of its separator, its events drawn on the page "
+        "(a shipped name or a checkpoint; default: the shipped siren-sde once it ships; "
+        "'none': off)",
     )
     p.add_argument("-q", "--quiet", action="store_true", help="no start line or request log")
     p.set_defaults(func=cmd_serve)

@@ -2,7 +2,8 @@
 
 Routes: ``GET /`` (the page), ``GET /api/models``, ``POST /api/jobs``, ``GET /api/jobs/{id}``,
 ``GET /api/jobs/{id}/events`` (server-sent progress), ``GET /api/jobs/{id}/stems/{stem}``,
-``GET /api/jobs/{id}/zip``, ``WS /api/live``; OpenAPI docs at ``/docs``. Every error is
+``GET /api/jobs/{id}/zip``, ``WS /api/live``; OpenAPI docs at ``/docs``. A job of the siren
+detector's separator (``Settings.detector``) also lists the detected ``events``. Every error is
 ``{"error": "one line"}`` with its status. The client's strings never name a file here: a job
 is found by its random token in the queue, a stem by its name in the job's own list.
 """
@@ -69,6 +70,8 @@ def job_view(job: Job, store: JobStore) -> dict:
         ]
         view["zip"] = f"{base}/zip"
         view.update({k: job.result.get(k) for k in ("sample_rate", "seconds", "channels")})
+        if "events" in job.result:  # a job of the detector's separator
+            view["events"] = job.result["events"]
     return view
 
 
@@ -85,8 +88,10 @@ def _cleanup_loop(store: JobStore, keep_seconds: float, stop: threading.Event) -
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The app for ``settings`` (the defaults of :class:`Settings` if None)."""
     settings = settings or Settings()
-    store = JobStore(settings.data_dir)
     models = ModelCache(settings.models)
+    if settings.detector is not None:
+        models.load_detector(settings.detector)  # at the start: a bad one is one line now
+    store = JobStore(settings.data_dir)
     workers = Workers(store, models, settings.workers)
     live_limit = LiveLimit(settings.max_live)
     uploads = {"active": 0}
@@ -149,7 +154,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/api/models")
     async def list_models():
-        """The separators on offer, whether StemProver can enhance, and the limits."""
+        """The separators on offer (``detects``: the label of the events a job of it gets, or
+        null), the detector, whether StemProver can enhance, and the limits."""
 
         def describe(name: str) -> dict:
             sep = models.separator(name)
@@ -162,11 +168,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "causal": cfg.causal,
                 "latency_ms": round(cfg.latency_ms, 2),
                 "description": sep.describe(),
+                "detects": models.detects.get(name),
             }
 
         listed = await run_in_threadpool(lambda: [describe(n) for n in models.models])
         return {
             "models": listed,
+            "detector": models.detector.describe() if models.detector else None,
             "enhance": can_enhance(),
             "max_upload_mb": settings.max_upload_mb,
             "live": settings.max_live > 0,
@@ -211,7 +219,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/api/jobs/{job_id}")
     async def get_job(job_id: str):
-        """Status, progress (0..1), position in the queue, and the stems once done."""
+        """Status, progress (0..1), position in the queue, and the stems once done (and the
+        detected events, ``[{onset, offset, label, confidence}]`` in seconds, for a job of the
+        detector's separator)."""
         return job_view(find_job(job_id), store)
 
     @app.get("/api/jobs/{job_id}/events")

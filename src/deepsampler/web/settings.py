@@ -22,6 +22,16 @@ def shipped_separators() -> dict[str, Path]:
     return {e.name: e.path for e in shipped("separator")}
 
 
+def default_detector() -> str | None:
+    """The shipped siren detector's name once it ships, else None (no detection)."""
+    from deepsampler.detection.checkpoint import DEFAULT_DETECTOR
+    from deepsampler.models.registry import shipped
+
+    return (
+        DEFAULT_DETECTOR if any(e.name == DEFAULT_DETECTOR for e in shipped("detector")) else None
+    )
+
+
 @dataclass
 class Settings:
     """The server's settings.
@@ -35,6 +45,9 @@ class Settings:
         max_live: live sessions at once; more are refused.
         engine: the live mode's streaming engine (``auto``, ``onnx`` or ``torch``).
         models: name -> model file the page offers (default: the shipped separators).
+        detector: a siren detector (shipped name or checkpoint path) run on the jobs of its
+            separator, whose events the page draws (default: the shipped ``siren-sde`` once it
+            ships, else none; None or ``"none"``: no detection).
     """
 
     data_dir: Path = field(default_factory=default_data_dir)
@@ -45,9 +58,12 @@ class Settings:
     max_live: int = 4
     engine: str = "auto"
     models: dict[str, Path] = field(default_factory=shipped_separators)
+    detector: str | Path | None = field(default_factory=default_detector)
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)
+        if self.detector is not None and str(self.detector).strip().lower() in ("", "none"):
+            self.detector = None
         if self.max_upload_mb <= 0:
             raise DeepSamplerError(f"--max-upload-mb {self.max_upload_mb}: use a size > 0")
         if self.workers < 0:

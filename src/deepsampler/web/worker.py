@@ -2,8 +2,10 @@
 and run the :class:`~deepsampler.separator.Separator` API on them (never the CLI).
 
 Each model is loaded once and kept (:class:`ModelCache`); StemProver too, on the first job
-that asks for it. A job's files: ``input`` (the upload), ``stems/<stem>.wav`` (32-bit float,
-the input's rate and length) and, once asked for, ``stems.zip``.
+that asks for it, and the siren detector (if the server has one) at the server's start. A job's
+files: ``input`` (the upload), ``stems/<stem>.wav`` (32-bit float, the input's rate and length)
+and, once asked for, ``stems.zip``. A job of the detector's separator also gets the detector's
+events on the uploaded mixture, kept in its result (``result["events"]``) like its stems' names.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from deepsampler.audio import ChunkedOverlapAdd, audio_info
+from deepsampler.audio import ChunkedOverlapAdd, audio_info, read_audio
 from deepsampler.errors import DeepSamplerError
 from deepsampler.web.jobs import Job, JobStore
 
@@ -25,8 +27,18 @@ log = logging.getLogger("deepsampler.web")
 STEMS = "stems"  # the track folder separate_file writes a job's stems into
 
 
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return Path(a).resolve() == Path(b).resolve()
+    except OSError:
+        return False
+
+
 class ModelCache:
-    """Separators by name, each loaded on first use and kept; ``models``: name -> file."""
+    """Separators by name, each loaded on first use and kept; ``models``: name -> file.
+
+    ``detects``: model name -> the label its jobs' events have (the detector's separator only);
+    :meth:`load_detector` fills it."""
 
     def __init__(self, models: dict[str, Path]) -> None:
         self.models = dict(models)
@@ -34,6 +46,45 @@ class ModelCache:
         self._engines: dict = {}
         self._lock = threading.Lock()
         self._enhancer = None
+        self._detector = None
+        self.detects: dict[str, str] = {}
+
+    def load_detector(self, spec: str | Path) -> None:
+        """Load the siren detector ``spec`` (a shipped name or a checkpoint path) now, and offer
+        its separator (added to the models under its own name if not offered already); a
+        detector that cannot serve is one line (:class:`DeepSamplerError`)."""
+        from deepsampler.detection import Detector
+        from deepsampler.models.registry import resolve_model
+
+        try:
+            det = Detector(spec)
+        except DeepSamplerError as exc:
+            raise DeepSamplerError(f"--detector {spec}: {exc}") from None
+        except Exception as exc:  # a damaged file: still one line, not a traceback
+            raise DeepSamplerError(
+                f"--detector {spec}: could not load it ({type(exc).__name__}: {exc})"
+            ) from None
+        wanted = det.settings.separator
+        if wanted is None:
+            raise DeepSamplerError(
+                f"--detector {spec}: detector {det.name} reads the mixture alone; the web app "
+                f"runs a detector on the jobs of the separator it reads"
+            )
+        path = resolve_model(wanted)
+        name = next((n for n, f in self.models.items() if n == wanted or _same_file(f, path)), None)
+        if name is None:  # not on offer yet: offer it, under a name of its own
+            base = name = wanted if "/" not in wanted and "\\" not in wanted else path.stem
+            i = 2
+            while name in self.models:
+                name, i = f"{base}-{i}", i + 1
+            self.models[name] = path
+        self._detector = det
+        self.detects = {name: det.label}
+
+    @property
+    def detector(self):
+        """The loaded :class:`~deepsampler.detection.Detector`, or None."""
+        return self._detector
 
     def separator(self, name: str):
         from deepsampler.separator import Separator
@@ -85,15 +136,27 @@ class _Counted:
         return self.inner.finish()
 
 
+def event_dicts(events) -> list[dict]:
+    """:class:`~deepsampler.detection.Event` s as the API gives them."""
+    return [
+        {"onset": e.onset, "offset": e.offset, "label": e.label, "confidence": e.confidence}
+        for e in events
+    ]
+
+
 def run_job(job: Job, store: JobStore, models: ModelCache) -> dict:
-    """Separate one job into its folder (and enhance its stems if asked); what the job gives:
-    ``{"stems": [...], "sample_rate": Hz, "seconds": s, "channels": c}``."""
+    """Separate one job into its folder (and enhance its stems if asked; detect sirens in its
+    mixture if its model is the detector's separator); what the job gives: ``{"stems": [...],
+    "sample_rate": Hz, "seconds": s, "channels": c}`` and ``"events": [...]`` if detected."""
     folder = store.folder(job.id)
     source = folder / "input"
     sep = models.separator(job.model)
     info = audio_info(source)
     total = max(1, round(info.frames * sep.sample_rate / info.sample_rate))
-    share = 0.5 if job.enhance else 1.0  # StemProver takes the other half of the bar
+    detect = job.model in models.detects and models.detector is not None
+    # the bar: separation, then StemProver (as long again), then detection (a fifth of it)
+    parts = 1.0 + (1.0 if job.enhance else 0.0) + (0.2 if detect else 0.0)
+    share = 1.0 / parts
     step = max(1, total // 100)
     last = [0]
 
@@ -112,13 +175,19 @@ def run_job(job: Job, store: JobStore, models: ModelCache) -> dict:
                 path, folder / "enhanced" / f"{name}.wav", mixture=source, source=name
             )
             os.replace(out, path)  # the served stem is the refined one
-            store.set_progress(job.id, share + (1 - share) * (i + 1) / len(result.stems))
-    return {
+            store.set_progress(job.id, share * (1 + (i + 1) / len(result.stems)))
+    out = {
         "stems": list(result.stems),
         "sample_rate": info.sample_rate,
         "seconds": info.seconds,
         "channels": 1 if info.channels == 1 else sep.config.audio_channels,
     }
+    if detect:
+        # the detector's own pipeline on the upload (its separator, its rate): the events
+        # `Detector.detect` gives for this audio
+        x, sr = read_audio(source)
+        out["events"] = event_dicts(models.detector.detect(x, sr))
+    return out
 
 
 def public_message(exc: BaseException, folder: Path, name: str) -> str:

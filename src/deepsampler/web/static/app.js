@@ -65,7 +65,8 @@ const model = (name) => state.models.find((m) => m.name === name);
 
 function showModel() {
   const m = model($("model").value);
-  $("model-info").textContent = m ? m.description : "";
+  const detects = m && m.detects ? ` | ${m.detects} events detected too` : "";
+  $("model-info").textContent = m ? m.description + detects : "";
 }
 
 function showLiveStems() {
@@ -197,7 +198,32 @@ async function loadResults(view) {
   $("results").hidden = false;
   $("play").textContent = "Play";
   for (const s of stems) drawStem(s);
+  showEvents(view.events, duration);
   tick();
+}
+
+// ---- detected events (a job of the siren detector's separator) --------------------------
+function eventText(e) {
+  return `${e.label} ${e.onset.toFixed(1)}-${e.offset.toFixed(1)} s (${e.confidence.toFixed(2)})`;
+}
+
+function showEvents(events, duration) {
+  // one line listing them, and a band per event over every stem's waveform and spectrogram
+  const list = events || [];
+  $("events").hidden = !events;
+  $("events").textContent = events ? (list.length ? list.map(eventText).join(", ") : "no events detected") : "";
+  for (const s of state.player.stems) {
+    const bands = list.map((e) => {
+      const band = document.createElement("div");
+      band.className = "event";
+      band.style.left = `${(100 * Math.min(e.onset, duration)) / duration}%`;
+      band.style.width = `${(100 * Math.max(0, Math.min(e.offset, duration) - e.onset)) / duration}%`;
+      band.title = eventText(e);
+      band.textContent = e.confidence.toFixed(2);
+      return band;
+    });
+    s.row.querySelector(".view").prepend(...bands);
+  }
 }
 
 function stemRow(stem) {
