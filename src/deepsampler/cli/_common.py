@@ -49,27 +49,15 @@ def collect_inputs(inputs: Sequence[str], output: Path) -> list[tuple[Path, str]
     """Files to separate with their track names. Folders are searched recursively; in a folder
     holding a ``mixture.*`` (MUSDB18-HQ layout) only the mixture is taken, not the stems beside
     it; files under the output folder (earlier results) are skipped."""
-    from deepsampler.audio import AUDIO_EXTENSIONS
+    from deepsampler.batch.plan import find_audio
 
-    out = output.resolve()
     files: list[Path] = []
     for item in inputs:
         path = Path(item)
         if not path.is_dir():
             files.append(path)  # missing or unreadable files are reported per file later
             continue
-        found = sorted(
-            p
-            for p in path.rglob("*")
-            if p.suffix.lower() in AUDIO_EXTENSIONS and not p.resolve().is_relative_to(out)
-        )
-        mixture_dirs = {p.parent for p in found if p.stem == "mixture"}
-        found = [p for p in found if p.parent not in mixture_dirs or p.stem == "mixture"]
-        if not found:
-            raise DeepSamplerError(
-                f"{path}: folder holds no audio files ({', '.join(AUDIO_EXTENSIONS)})"
-            )
-        files.extend(found)
+        files.extend(find_audio(path, output))
     seen: dict[str, Path] = {}
     for f in files:
         name = track_name(f)
