@@ -146,3 +146,18 @@ def test_default_passes_count_flip_only_for_stereo():
     assert default_passes({"inference": {"shifts": 2, "flip": True}}, 2) == 4
     assert default_passes({"inference": {"shifts": 2, "flip": True}}, 1) == 2
     assert default_passes({}, 2) == 1
+
+
+def test_separate_file_reports_its_input_samples(tiny_checkpoint, tmp_path):
+    """``on_samples`` sees every input sample once, at the file's rate, in block order."""
+    import soundfile as sf
+
+    rate = 22050  # not the model's rate: counted before resampling
+    x = np.random.default_rng(0).uniform(-0.3, 0.3, (rate * 3 + 17, 2)).astype(np.float32)
+    sf.write(tmp_path / "in.wav", x, rate, subtype="FLOAT")
+    counts: list[int] = []
+    result = Separator(tiny_checkpoint).separate_file(
+        tmp_path / "in.wav", tmp_path / "out", on_samples=counts.append
+    )
+    assert sum(counts) == x.shape[0] and all(n > 0 for n in counts)
+    assert sf.info(next(iter(result.stems.values()))).frames == x.shape[0]

@@ -475,11 +475,13 @@ class Separator:
         progress: bool = False,
         track: str | None = None,
         processor: BlockProcessor | None = None,
+        on_samples: Callable[[int], None] | None = None,
     ) -> SeparationResult:
         """Separate one file into ``out_dir/<track>/<stem>.<fmt>`` (written atomically).
 
         ``track`` defaults to the file's name without extension. If anything fails, no stem file
-        is left, nor any folder this call created.
+        is left, nor any folder this call created. ``on_samples(n)`` is called as each block of
+        ``n`` input samples (at the file's rate) goes in: progress for callers without a bar.
         """
         path = Path(path)
         stems = list(stems or self.sources)
@@ -530,7 +532,10 @@ class Separator:
                     bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f} s audio [{elapsed}<{remaining}]",
                 )
             index = {s: self.sources.index(s) for s in stems}
-            update = (lambda n: bar.update(n / info.sample_rate)) if bar is not None else None
+            hooks = [h for h in (on_samples,) if h is not None]
+            if bar is not None:
+                hooks.append(lambda n: bar.update(n / info.sample_rate))
+            update = (lambda n: [h(n) for h in hooks]) if hooks else None
             for out in self._stream(
                 iter_blocks(path), info.sample_rate, info.channels, str(path), update, processor
             ):

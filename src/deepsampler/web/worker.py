@@ -13,12 +13,9 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
-
-from deepsampler.audio import ChunkedOverlapAdd, audio_info, read_audio
+from deepsampler.audio import audio_info, read_audio
 from deepsampler.errors import DeepSamplerError
 from deepsampler.web.jobs import Job, JobStore
 
@@ -117,25 +114,6 @@ class ModelCache:
             return self._enhancer
 
 
-class _Counted:
-    """The Separator's default chunked processor, counting the samples it is given so the job
-    shows its progress (``on_count(samples so far)``)."""
-
-    def __init__(self, sep, on_count: Callable[[int], None]) -> None:
-        self.inner = ChunkedOverlapAdd(sep._separate_chunk, sep.chunk, sep.overlap)
-        self.on_count = on_count
-        self.count = 0
-
-    def push(self, x: np.ndarray) -> list[np.ndarray]:
-        out = self.inner.push(x)
-        self.count += x.shape[-1]
-        self.on_count(self.count)
-        return out
-
-    def finish(self) -> list[np.ndarray]:
-        return self.inner.finish()
-
-
 def event_dicts(events) -> list[dict]:
     """:class:`~deepsampler.detection.Event` s as the API gives them."""
     return [
@@ -152,22 +130,21 @@ def run_job(job: Job, store: JobStore, models: ModelCache) -> dict:
     source = folder / "input"
     sep = models.separator(job.model)
     info = audio_info(source)
-    total = max(1, round(info.frames * sep.sample_rate / info.sample_rate))
+    total = max(1, info.frames)  # input samples, at the upload's rate
     detect = job.model in models.detects and models.detector is not None
     # the bar: separation, then StemProver (as long again), then detection (a fifth of it)
     parts = 1.0 + (1.0 if job.enhance else 0.0) + (0.2 if detect else 0.0)
     share = 1.0 / parts
     step = max(1, total // 100)
-    last = [0]
+    done, last = [0], [0]
 
-    def on_count(n: int) -> None:
-        if n - last[0] >= step:
-            last[0] = n
-            store.set_progress(job.id, 0.99 * share * min(n / total, 1.0))
+    def on_samples(n: int) -> None:
+        done[0] += n
+        if done[0] - last[0] >= step:
+            last[0] = done[0]
+            store.set_progress(job.id, 0.99 * share * min(done[0] / total, 1.0))
 
-    result = sep.separate_file(
-        source, folder, track=STEMS, fmt="wav", processor=_Counted(sep, on_count)
-    )
+    result = sep.separate_file(source, folder, track=STEMS, fmt="wav", on_samples=on_samples)
     if job.enhance:
         enhancer = models.enhancer()
         for i, (name, path) in enumerate(result.stems.items()):
