@@ -4,6 +4,7 @@ the detection tests' tiny siren separator with a tiny detector over it."""
 from __future__ import annotations
 
 import io
+import time
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,17 @@ from tests.detection.conftest import SR as SIREN_SR
 from tests.detection.conftest import make_detector, street
 
 SR = 22050  # the tiny model's rate
+
+
+def wait_done(client, job_id: str, timeout: float = 60.0) -> dict:
+    """The job's view once it is done or failed (polled every 0.1 s for ``timeout`` s)."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        view = client.get(f"/api/jobs/{job_id}").json()
+        if view["status"] in ("done", "failed"):
+            return view
+        time.sleep(0.1)
+    raise AssertionError(f"job {job_id} still {view['status']} after {timeout} s")
 
 
 def wav_bytes(seconds: float = 2.0, sr: int = SR, channels: int = 2, seed: int = 0) -> bytes:

@@ -12,20 +12,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from tests.web.conftest import SR, wav_bytes
+from tests.web.conftest import SR, wait_done, wav_bytes
 
 pytest.importorskip("fastapi", reason="the web tests need the web extra (fastapi)")
 pytest.importorskip("httpx", reason="FastAPI's TestClient needs httpx")
-
-
-def wait_done(client, job_id: str, timeout: float = 60.0) -> dict:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        view = client.get(f"/api/jobs/{job_id}").json()
-        if view["status"] in ("done", "failed"):
-            return view
-        time.sleep(0.1)
-    raise AssertionError(f"job {job_id} still {view['status']} after {timeout} s")
 
 
 def upload(client, data: bytes, name: str = "song.wav", model: str = "tiny", **extra):

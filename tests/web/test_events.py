@@ -4,24 +4,19 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
-from tests.web.conftest import SIREN_SR, make_detector, siren_audio, siren_wav_bytes, wav_bytes
+from tests.web.conftest import (
+    SIREN_SR,
+    make_detector,
+    siren_audio,
+    siren_wav_bytes,
+    wait_done,
+    wav_bytes,
+)
 
 pytest.importorskip("fastapi", reason="the web tests need the web extra (fastapi)")
 pytest.importorskip("httpx", reason="FastAPI's TestClient needs httpx")
-
-
-def wait_done(client, job_id: str, timeout: float = 120.0) -> dict:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        view = client.get(f"/api/jobs/{job_id}").json()
-        if view["status"] in ("done", "failed"):
-            return view
-        time.sleep(0.1)
-    raise AssertionError(f"job {job_id} still {view['status']} after {timeout} s")
 
 
 def upload(client, data: bytes, model: str, name: str = "street.wav") -> str:
@@ -53,7 +48,7 @@ def test_a_job_of_the_detectors_separator_lists_the_detected_events(siren_client
     assert {m["name"]: m["detects"] for m in body["models"]} == {"tiny": None, "siren": "siren"}
     assert body["detector"].startswith("detector siren-det: siren from the siren stem of ")
 
-    view = wait_done(siren_client, upload(siren_client, siren_wav_bytes(), "siren"))
+    view = wait_done(siren_client, upload(siren_client, siren_wav_bytes(), "siren"), timeout=120)
     assert view["status"] == "done", view
     assert [s["name"] for s in view["stems"]] == ["siren", "background"]
     expected = Detector(siren_detector).detect(siren_audio(), SIREN_SR)
@@ -65,7 +60,9 @@ def test_a_job_of_the_detectors_separator_lists_the_detected_events(siren_client
     assert times == pytest.approx([t for e in expected for t in (e.onset, e.offset)], abs=1e-6)
     assert [e["confidence"] for e in got] == pytest.approx([e.confidence for e in expected])
 
-    other = wait_done(siren_client, upload(siren_client, wav_bytes(1.0), "tiny", "song.wav"))
+    other = wait_done(
+        siren_client, upload(siren_client, wav_bytes(1.0), "tiny", "song.wav"), timeout=120
+    )
     assert other["status"] == "done", other
     assert "events" not in other  # only the detector's separator detects
 
