@@ -34,6 +34,12 @@ sources, confusers, the background chain; the held-out material with licences; t
 Deterministic for a seed and the same installed material.
 
     .venv/bin/python scripts/make_siren_streams.py --out experiments/heldout-sirens
+
+``--split valid`` builds the same kind of streams from the pool's *valid* split instead (its one
+ESC-50 siren, its backgrounds and confusers): the streams on which event thresholds and gap
+lengths may be chosen, since the test streams may not be used for that.
+
+    .venv/bin/python scripts/make_siren_streams.py --split valid --out experiments/valid-sirens
     .venv/bin/python scripts/make_siren_streams.py --out DIR --debian-root /tmp/debsirens/x
 """
 
@@ -136,10 +142,12 @@ def sound_class(row: dict[str, str]) -> str:
     return (row.get("note") or "").split(";")[0].split("(")[0].strip() or "unknown"
 
 
-def _pool_clips(pool: RealPool, prefix: str, rows: dict[str, dict[str, str]]) -> list[Clip]:
-    """The audible test-split files of ``prefix``, sorted by path (determinism)."""
+def _pool_clips(
+    pool: RealPool, prefix: str, rows: dict[str, dict[str, str]], split: str = "test"
+) -> list[Clip]:
+    """The audible ``split`` files of ``prefix``, sorted by path (determinism)."""
     out = []
-    for f in sorted(pool.select(prefix, "test"), key=lambda f: str(f.path)):
+    for f in sorted(pool.select(prefix, split), key=lambda f: str(f.path)):
         rel = f.path.relative_to(pool.root).as_posix()
         row = rows.get(rel, {})
         audio = load_real(f, SAMPLE_RATE)
@@ -158,32 +166,41 @@ def _debian_clips(sounds: list[DebianSound], root: Path | None) -> list[Clip]:
     ]
 
 
-def gather(pool: RealPool, debian_root: Path | None) -> tuple[dict[str, list[Clip]], list[str]]:
-    """Held-out clips ``{"siren", "bed", "confuser": [Clip]}`` and notes on what is missing.
-    Raises DeepSamplerError without a held-out siren or background."""
+def gather(
+    pool: RealPool, debian_root: Path | None, split: str = "test"
+) -> tuple[dict[str, list[Clip]], list[str]]:
+    """Clips of ``split`` ``{"siren", "bed", "confuser": [Clip]}`` and notes on what is
+    missing. Raises DeepSamplerError without a siren or background of the split."""
     rows = manifest_rows(pool) if pool.root is not None else {}
-    sirens = _pool_clips(pool, "siren", rows) if pool else []
-    found, notes = find_debian_sirens("test", debian_root)
+    sirens = _pool_clips(pool, "siren", rows, split) if pool else []
+    found, notes = find_debian_sirens(split, debian_root)
     sirens += _debian_clips(found, debian_root)
     if not sirens:
         raise DeepSamplerError(
-            "no held-out real siren recording (the pool's test split has none); "
+            (
+                "no held-out real siren recording (the pool's test split has none); "
+                if split == "test"
+                else f"no real siren recording in the {split} split; "
+            )
             + "; ".join(notes)
             + " (or unpack them with dpkg -x and pass --debian-root)"
         )
-    bed = _pool_clips(pool, "background", rows) if pool else []
+    bed = _pool_clips(pool, "background", rows, split) if pool else []
     confusers = []
-    for clip in _pool_clips(pool, "noise", rows) if pool else []:
+    for clip in _pool_clips(pool, "noise", rows, split) if pool else []:
         (bed if clip.kind in BED_NOISE_CLASSES else confusers).append(clip)
     if pool:
-        confusers += _pool_clips(pool, "speech", rows) + _pool_clips(pool, "music/isolated", rows)
-    extra, extra_notes = find_debian_sounds(DEBIAN_CONFUSERS, "test", debian_root)
+        confusers += _pool_clips(pool, "speech", rows, split)
+        confusers += _pool_clips(pool, "music/isolated", rows, split)
+    extra, extra_notes = find_debian_sounds(DEBIAN_CONFUSERS, split, debian_root)
     notes += [n for n in extra_notes if n not in notes]
+    if split != "test":  # Debian material is assigned to train and test only: no news
+        notes = [n for n in notes if "assigned" not in n]
     for clip in _debian_clips(extra, debian_root):
         (bed if clip.kind == "traffic" else confusers).append(clip)
     if not bed:
         raise DeepSamplerError(
-            f"{pool.root}: its test split holds no background or steady noise recording; "
+            f"{pool.root}: its {split} split holds no background or steady noise recording; "
             "a stream needs one"
         )
     for c in sirens + confusers:
@@ -460,6 +477,13 @@ def main(argv: list[str] | None = None) -> int:
         "--pool", default=AUTO, help=f"real-recordings pool folder (default: {describe_auto()})"
     )
     ap.add_argument("--out", required=True, help="folder to write (refused if it holds files)")
+    ap.add_argument(
+        "--split",
+        choices=["test", "valid", "train"],
+        default="test",
+        help="whose recordings: test (default) is the held-out report set; valid builds "
+        "streams to choose thresholds on (the pool's valid siren, backgrounds, confusers)",
+    )
     ap.add_argument("--minutes", type=float, default=30.0, help="total audio (default 30)")
     ap.add_argument("--seed", type=int, default=27)
     ap.add_argument("--snr", type=float, nargs=2, default=(-5.0, 10.0), metavar=("LO", "HI"))
@@ -490,7 +514,7 @@ def main(argv: list[str] | None = None) -> int:
         out = Path(args.out)
         if out.exists() and any(out.iterdir()):
             raise DeepSamplerError(f"{out}: exists and is not empty; choose a new folder")
-        material, notes = gather(pool, args.debian_root)
+        material, notes = gather(pool, args.debian_root, args.split)
         streams = make_streams(
             material, args.minutes, args.free_fraction, (lo, hi), tuple(args.snr), args.seed
         )
@@ -522,11 +546,15 @@ def main(argv: list[str] | None = None) -> int:
     }  # fmt: skip
     free = [r for r in records if r["siren_free"]]
     index = {
-        "purpose": "held-out real siren streams: report only; never train, tune or choose on it",
+        "purpose": "held-out real siren streams: report only; never train, tune or choose on it"
+        if args.split == "test"
+        else f"real siren streams of the pool's {args.split} split: for choosing, not reporting",
+        "split": args.split,
         "command": shlex.join(["scripts/make_siren_streams.py", *(argv or sys.argv[1:])]),
         "pool": str(pool.root),
-        "pool_split": "test (by recording); the pool's sirens are all train/valid, none used",
-        "debian_split": "test (by package: tuxpaint-stamps-default, micropolis-data)",
+        "pool_split": f"{args.split} (by recording)",
+        "debian_split": f"{args.split} (by package; test: tuxpaint-stamps-default, "
+        "micropolis-data; train: lincity-ng-data)",
         "notes": notes,
         "seed": args.seed,
         "snr_db": list(args.snr),

@@ -93,6 +93,21 @@ def test_streams_use_only_held_out_material(pool, debian_root, tmp_path):
     assert {m["source"] for m in index["material"]["siren"]} == used_sirens
 
 
+def test_valid_split_streams_use_only_valid_material(pool, debian_root, tmp_path):
+    """``--split valid`` (streams to choose thresholds on): the pool's valid files only, no
+    Debian recording (none is assigned to valid), and an index that says so."""
+    out = tmp_path / "valid"
+    assert make(pool, debian_root, out, "--split", "valid") == 0
+    index = json.loads((out / "streams.json").read_text())
+    assert index["split"] == "valid" and "never" not in index["purpose"]
+    assert not any("assigned" in n for n in index["notes"])
+    real = RealPool.open(pool)
+    valid = {str(f.path.relative_to(pool)) for f in real.files if f.split == "valid"}
+    used = {src for s in index["streams"] for src in s["sources"]}
+    assert used and used <= valid, used - valid
+    assert any(s["events"] for s in index["streams"])
+
+
 def test_same_seed_same_streams(pool, debian_root, tmp_path):
     assert make(pool, debian_root, tmp_path / "a", "--seed", "5") == 0
     assert make(pool, debian_root, tmp_path / "b", "--seed", "5") == 0

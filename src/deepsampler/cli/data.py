@@ -55,15 +55,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="render a corpus with exact stems (MUSDB18-HQ layout)",
         description="Render a training corpus locally: music4 (vocals/drums/bass/other from "
         "music21 scores and generated songs through FluidSynth, sampled drum kits and a "
-        "synthetic singer), speech or speech-real (speech/noise) or siren (siren/background). "
-        "Writes OUT/{train,valid,test}/<track>/{mixture,<source>}.wav and OUT/corpus.json. Running "
-        "the same command again resumes an interrupted run.",
+        "synthetic singer), speech or speech-real (speech/noise), siren or siren-real "
+        "(siren/background). Writes OUT/{train,valid,test}/<track>/{mixture,<source>}.wav "
+        "and OUT/corpus.json. Running the same command again resumes an interrupted run.",
     )
     syn.add_argument(
         "--preset",
         required=True,
-        choices=["music4", "speech", "speech-real", "siren"],
-        help="speech-real: the speech preset with real speech and real noise first, equalised",
+        choices=["music4", "speech", "speech-real", "siren", "siren-real"],
+        help="speech-real / siren-real: the speech / siren preset with real recordings first, "
+        "equalised (siren-real needs lincity-ng-data's sirens: scripts/setup.sh data)",
     )
     syn.add_argument("--out", required=True, help="corpus folder to create (or resume)")
     syn.add_argument("--hours", type=float, default=1.0, help="total hours, split 80/10/10")

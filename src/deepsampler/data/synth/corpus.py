@@ -31,7 +31,7 @@ from deepsampler.data.splits import SPLIT_FRACTIONS, SPLITS
 from deepsampler.data.synth.common import RenderedTrack, TrackPlan
 from deepsampler.errors import DeepSamplerError
 
-PRESET_NAMES = ("music4", "speech", "speech-real", "siren")
+PRESET_NAMES = ("music4", "speech", "speech-real", "siren", "siren-real")
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 FORMAT_VERSION = 1
 
@@ -54,6 +54,10 @@ def make_preset(name: str):
         from deepsampler.data.synth.siren import SirenPreset
 
         return SirenPreset()
+    if name == "siren-real":
+        from deepsampler.data.synth.siren_real import SirenRealPreset
+
+        return SirenRealPreset()
     raise DeepSamplerError(f"unknown corpus preset '{name}': choose one of {list(PRESET_NAMES)}")
 
 

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from deepsampler.data.debian_sirens import DebianSound
 from deepsampler.data.levels import db_to_gain, rms_db
 from deepsampler.data.real_pool import RealPool
 from deepsampler.data.splits import stable_hash
@@ -227,9 +228,15 @@ def render_real_siren(s: dict[str, Any], n: int, sr: int, pool: RealPool) -> np.
     from ``start_s`` (source time) and driven past the listener: Doppler by reading the source
     at the emission times, 1/distance gain, a distance-weighted low-pass for air absorption.
     float32 ``[n]``."""
+    return drive_past_clip(trim_silence(load_pool_file(pool, s["file"], sr), sr), s, n, sr)
+
+
+def drive_past_clip(x: np.ndarray, s: dict[str, Any], n: int, sr: int) -> np.ndarray:
+    """The recorded siren ``x [m]`` (float32 at ``sr`` Hz) with the augmentation of ``s``
+    (``pitch``, ``repeats``, ``start_s``, ``trajectory``; see :func:`render_real_siren`),
+    float32 ``[n]``."""
     from deepsampler.audio import resample
 
-    x = trim_silence(load_pool_file(pool, s["file"], sr), sr)
     x = resample(x[None], int(round(sr * s["pitch"])), sr)[0]
     # repeat with 50 ms crossfades at the joins (no clicks), fade in and out at the ends
     fade = min(int(0.05 * sr), x.size // 4)
@@ -328,20 +335,28 @@ def draw_synthetic_siren(rng: np.random.Generator, seconds: float, kind: str) ->
 
 
 def draw_real_siren(
-    rng: np.random.Generator, seconds: float, pool: RealPool, split: str
+    rng: np.random.Generator,
+    seconds: float,
+    pool: RealPool,
+    split: str,
+    debian: tuple[DebianSound, ...] = (),
 ) -> dict[str, Any] | None:
-    """A real siren clip of ``split`` with its augmentation, or None if the split has none."""
+    """A real siren clip of ``split`` (the pool's, then the installed ``debian`` recordings)
+    with its augmentation, or None if there is none. A pool clip is named by ``file`` (its
+    path in the pool), a Debian one by ``debian`` (``package:path``)."""
     files = pool.select("siren", split)
-    if not files:
+    choices: list[tuple[str, str, float]] = [("file", rel_path(pool, f), f.seconds) for f in files]
+    choices += [("debian", f"{d.package}:{d.path}", d.seconds) for d in debian]
+    if not choices:
         return None
-    f = files[int(rng.integers(len(files)))]
+    key, name, clip_seconds = choices[int(rng.integers(len(choices)))]
     pitch = float(rng.uniform(0.8, 1.25))
     repeats = int(rng.integers(1, 4))
     # start so that at least half of the (repeated) clip falls inside the track
-    total = max(f.seconds, 1.0) * repeats / pitch
+    total = max(clip_seconds, 1.0) * repeats / pitch
     return {
         "kind": "real",
-        "file": rel_path(pool, f),
+        key: name,
         "pitch": round(pitch, 4),
         "repeats": repeats,
         "start_s": round(float(rng.uniform(-0.5 * total, 0.5 * seconds)), 3),
@@ -356,6 +371,18 @@ class SirenPreset:
     sources = ("siren", "background")
     sample_rate = SR
     channels = 1
+    #: share of sirens drawn from real recordings (where the split has any)
+    real_share = 0.1
+    #: share of tracks with street reflections on the siren
+    reverb_share = 0.4
+    #: siren-to-background ratio range (dB, on the siren's active part)
+    sbr_range = (-10.0, 10.0)
+    background_weights = BACKGROUND_WEIGHTS
+    background_real = BACKGROUND_REAL
+
+    def debian_sirens(self, split: str) -> tuple[DebianSound, ...]:
+        """Real siren recordings from Debian packages for ``split`` (none in this preset)."""
+        return ()
 
     def check(self) -> None:
         """Raise DeepSamplerError naming the Debian package if espeak-ng (babble) is missing."""
@@ -369,7 +396,11 @@ class SirenPreset:
         track_seed = int(rng.integers(2**62))
         sirens = []
         for i in range(1 if rng.random() < 0.8 else 2):
-            real = draw_real_siren(rng, seconds, pool, split) if rng.random() < 0.1 else None
+            real = (
+                draw_real_siren(rng, seconds, pool, split, self.debian_sirens(split))
+                if rng.random() < self.real_share
+                else None
+            )
             if real is not None:
                 sirens.append(real)
             else:
@@ -379,23 +410,31 @@ class SirenPreset:
                 sirens.append(draw_synthetic_siren(rng, seconds, kind))
             sirens[-1]["gain_db"] = 0.0 if i == 0 else round(float(rng.uniform(-8, 0)), 2)
         reverb = None
-        if rng.random() < 0.4:  # street reflections
+        if rng.random() < self.reverb_share:  # street reflections
             reverb = {
                 "wet": round(float(rng.uniform(0.05, 0.3)), 3),
                 "rt60": round(float(rng.uniform(0.3, 1.5)), 3),
             }
-        background = draw_components(rng, split, seconds, pool, BACKGROUND_WEIGHTS, BACKGROUND_REAL)
+        background = draw_components(
+            rng, split, seconds, pool, self.background_weights, self.background_real
+        )
         params = {
             "sirens": sirens,
             "reverb": reverb,
             "background": background,
-            "sbr_db": round(float(rng.uniform(-10, 10)), 2),
+            "sbr_db": round(float(rng.uniform(*self.sbr_range)), 2),
             "level_db": round(float(rng.uniform(-24, -16)), 2),
         }
         params["real_files"] = sorted(set(real_files_of({"s": sirens, "b": background})))
-        reals = [s["file"] for s in sirens if s["kind"] == "real"]
+        reals = [s.get("file") or s["debian"] for s in sirens if s["kind"] == "real"]
         piece = "real-siren:" + ",".join(reals) if reals else f"synth-siren:{split}:{seed}:{index}"
         return TrackPlan(name, split, track_seed, float(seconds), piece, params)
+
+    def render_siren(self, s: dict[str, Any], n: int, sr: int, pool: RealPool) -> np.ndarray:
+        """One planned siren as heard, float32 ``[n]`` (its level is set by the caller)."""
+        if s["kind"] == "real":
+            return render_real_siren(s, n, sr, pool)
+        return render_synthetic_siren(s, n, sr)
 
     def render(self, plan: TrackPlan, pool: RealPool) -> RenderedTrack:
         """Stems ``{"siren": [1, n], "background": [1, n]}`` float32, n = round(seconds * 16000):
@@ -409,15 +448,11 @@ class SirenPreset:
         siren = np.zeros(n, np.float32)
         sinfo = []
         for s in p["sirens"]:
-            if s["kind"] == "real":
-                x = render_real_siren(s, n, sr, pool)
-            else:
-                x = render_synthetic_siren(s, n, sr)
-            x = fit_length(x, n)
+            x = fit_length(self.render_siren(s, n, sr, pool), n)
             lvl = N.masked_rms_db(x, N.active_mask(x, sr))
             siren += x * np.float32(db_to_gain(s["gain_db"] - lvl))
             tr = s["trajectory"]
-            keys = ("kind", "file", "pitch", "f_lo", "f_hi", "period_s", "on_s", "off_s")
+            keys = ("kind", "file", "debian", "pitch", "f_lo", "f_hi", "period_s", "on_s", "off_s")
             sinfo.append(
                 {k: s[k] for k in keys if k in s}
                 | {"speed_mps": tr["speed"], "closest_m": tr["closest_m"]}
