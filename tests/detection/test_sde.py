@@ -29,7 +29,16 @@ def signals(seconds: float = 3.0) -> tuple[torch.Tensor, torch.Tensor]:
     )
 
 
-@pytest.mark.parametrize("cfg", [{}, {"gru": 0}, {"use_separation": False}])
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        {},
+        {"gru": 0},
+        {"use_separation": False},
+        {"frontend": "pcen"},
+        {"frontend": "pcen", "use_separation": False},
+    ],
+)
 def test_streaming_in_random_blocks_equals_the_offline_pass(cfg):
     net = model(**cfg)
     mix, siren = signals()
@@ -49,8 +58,9 @@ def test_streaming_in_random_blocks_equals_the_offline_pass(cfg):
     assert state.frames == offline.shape[-1]
 
 
-def test_nothing_looks_ahead():
-    net = model()
+@pytest.mark.parametrize("frontend", ["log", "pcen"])
+def test_nothing_looks_ahead(frontend):
+    net = model(frontend=frontend)
     mix, siren = signals()
     cut = 20000
     later = mix.clone()
@@ -61,6 +71,28 @@ def test_nothing_looks_ahead():
     done = (cut - net.config.n_fft) // net.config.hop + 1
     torch.testing.assert_close(a[:done], b[:done])
     assert not torch.allclose(a[done], b[done])
+
+
+def test_pcen_ignores_the_level_and_lifts_a_tone_out_of_a_steady_bed():
+    """PCEN's features barely move when the whole signal is 20 dB louder, and a tone entering
+    steady noise stands out in its bands for a while, then fades as the running mean adapts."""
+    net = model(frontend="pcen", use_separation=False, n_mels=32, pcen_seconds=0.5)
+    rng = np.random.default_rng(0)
+    n = 3 * SR
+    bed = 0.01 * rng.standard_normal(n)
+    t = np.arange(n) / SR
+    tone = np.where(t >= 1.5, 0.05 * np.sin(2 * np.pi * 1000 * t), 0.0)
+    x = torch.from_numpy((bed + tone)[None].astype(np.float32))
+    quiet, _ = net.pcen(x, None)
+    loud, _ = net.pcen(10 * x, None)
+    spread = quiet.max() - quiet.min()
+    assert (loud - quiet).abs().mean() < 0.02 * spread and (loud - quiet).abs().max() < 0.1 * spread
+    logs = net.log_mel(10 * x) - net.log_mel(x)  # the log front-end moves by 20 dB / 25 dB
+    assert logs.abs().mean() > 0.75
+    band = int(np.argmax(net.mel[int(1000 / SR * net.config.n_fft)].numpy()))
+    frame = lambda s: round((s * SR - net.config.n_fft / 2) / net.config.hop)  # noqa: E731
+    before, onset, late = (quiet[0, band, frame(s)] for s in (1.4, 1.6, 2.9))
+    assert onset > 3 * before and late < 0.8 * onset
 
 
 def test_the_shipped_detector_config_is_small():

@@ -42,8 +42,12 @@ class SDEConfig:
     spectrum summed into ``n_mels`` triangular mel bands between ``f_min`` and ``f_max`` Hz
     (``None``: half the sample rate), log10. ``use_separation``: also the separated siren stem's
     bands (twice the inputs); False reads the mixture alone (the baseline that shows what
-    separation adds). Network: ``channels`` wide, one causal convolution of ``kernel`` frames
-    per entry of ``dilations``, a GRU of ``gru`` units (0: none), ``dropout`` in training.
+    separation adds). ``frontend``: ``log`` (log10 band powers) or ``pcen`` (per-channel energy
+    normalisation: each band's power over its causal running mean of ``pcen_seconds``, which
+    takes out the level and a steady background's colour, so a tone that rises out of the
+    street stands out whatever the recording's level and equalisation). Network: ``channels``
+    wide, one causal convolution of ``kernel`` frames per entry of ``dilations``, a GRU of
+    ``gru`` units (0: none), ``dropout`` in training.
     """
 
     sample_rate: int = 16000
@@ -58,6 +62,8 @@ class SDEConfig:
     dilations: tuple[int, ...] = (1, 2, 4, 8)
     gru: int = 64
     dropout: float = 0.0
+    frontend: str = "log"
+    pcen_seconds: float = 0.5
 
     def __post_init__(self) -> None:
         problems = []
@@ -74,6 +80,8 @@ class SDEConfig:
             problems.append("channels, kernel and dilations must be >= 1")
         if self.gru < 0 or not 0 <= self.dropout < 1:
             problems.append("gru must be >= 0 and dropout in [0, 1)")
+        if self.frontend not in ("log", "pcen") or self.pcen_seconds <= 0:
+            problems.append("frontend must be 'log' or 'pcen', and pcen_seconds > 0")
         if problems:
             raise ValueError("; ".join(problems))
 
@@ -132,12 +140,15 @@ class SDEState:
             ``[b, channels, (kernel - 1) * dilation]`` (zeros at the start: the offline pad).
         gru: the GRU's hidden state ``[1, b, gru]`` (None without a GRU).
         frames: frames made so far.
+        smooth: the PCEN front-end's running mean band powers ``[k * b, n_mels]`` (None before
+            the first frame, or with the log front-end).
     """
 
     pending: torch.Tensor
     conv: list[torch.Tensor]
     gru: torch.Tensor | None
     frames: int = 0
+    smooth: torch.Tensor | None = None
 
     def clone(self) -> SDEState:
         """A deep copy: continuing from it gives what continuing from ``self`` would."""
@@ -214,25 +225,67 @@ class SDEModel(nn.Module):
             return wave.new_zeros(*wave.shape[:-1], 0, cfg.n_fft)
         return wave.unfold(-1, cfg.n_fft, cfg.hop)
 
-    def log_mel(self, wave: torch.Tensor) -> torch.Tensor:
-        """``[b, n]`` samples -> ``[b, n_mels, t]`` scaled log10 mel-band powers."""
+    def band_power(self, wave: torch.Tensor) -> torch.Tensor:
+        """``[b, n]`` samples -> ``[b, t, n_mels]`` mel-band powers (mean power per bin)."""
         frames = self.frame(wave) * self.window
         # mean power per bin (Parseval-normalised), so the level does not depend on n_fft
         power = torch.fft.rfft(frames).abs().pow(2) / (self.config.n_fft * self.window.pow(2).sum())
-        bands = power @ self.mel  # [b, t, n_mels]
+        return power @ self.mel
+
+    def log_mel(self, wave: torch.Tensor) -> torch.Tensor:
+        """``[b, n]`` samples -> ``[b, n_mels, t]`` scaled log10 mel-band powers."""
+        bands = self.band_power(wave)
         return ((torch.log10(bands + LOG_FLOOR) + LOG_SHIFT) / LOG_SCALE).transpose(1, 2)
 
-    def features(self, mixture: torch.Tensor, siren: torch.Tensor | None) -> torch.Tensor:
-        """Mixture (and siren stem) ``[b, n]`` -> network input ``[b, inputs, t]``."""
+    def pcen(
+        self, wave: torch.Tensor, smooth: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``[b, n]`` samples and the running mean band powers ``[b, n_mels]`` before them
+        (None: start from the first frame's) -> (``[b, n_mels, t]`` PCEN features, the running
+        mean after them). Per band: ``M[t] = (1 - a) M[t-1] + a E[t]`` with ``a`` from
+        ``pcen_seconds``, then ``(E / (eps + M)^0.98 + 2)^0.5 - 2^0.5`` (Wang et al. 2017's
+        constants)."""
+        bands = self.band_power(wave)  # [b, t, n_mels]
+        cfg = self.config
+        a = 1.0 - float(np.exp(-cfg.hop / (cfg.sample_rate * cfg.pcen_seconds)))
+        means = []
+        for t in range(bands.shape[1]):  # a first-order recursion: one frame at a time
+            e = bands[:, t]
+            smooth = e if smooth is None else (1 - a) * smooth + a * e
+            means.append(smooth)
+        if not means:
+            return bands.new_zeros(bands.shape[0], cfg.n_mels, 0), smooth
+        m = torch.stack(means, dim=1)
+        gain = bands / (LOG_FLOOR + m).pow(0.98)
+        return ((gain + 2.0).sqrt() - 2.0**0.5).transpose(1, 2), smooth
+
+    def bands_of(
+        self, wave: torch.Tensor, smooth: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The front-end's features ``[b, n_mels, t]`` of ``[b, n]`` samples (and the PCEN
+        running mean after them; ``smooth`` passes through the log front-end untouched)."""
+        if self.config.frontend == "pcen":
+            return self.pcen(wave, smooth)
+        return self.log_mel(wave), smooth
+
+    def features(
+        self,
+        mixture: torch.Tensor,
+        siren: torch.Tensor | None,
+        smooth: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Mixture (and siren stem) ``[b, n]`` -> (network input ``[b, inputs, t]``, the PCEN
+        running mean after them ``[k * b, n_mels]``)."""
         if not self.config.use_separation:
-            return self.log_mel(mixture) * self.input_scale + self.input_bias
+            bands, smooth = self.bands_of(mixture, smooth)
+            return bands * self.input_scale + self.input_bias, smooth
         if siren is None or siren.shape != mixture.shape:
             raise ValueError("use_separation needs a siren stem shaped like the mixture")
         # both signals through one transform (half the operator calls per streamed frame)
         b = mixture.shape[0]
-        bands = self.log_mel(torch.cat([mixture, siren], dim=0))  # [2b, n_mels, t]
+        bands, smooth = self.bands_of(torch.cat([mixture, siren], dim=0), smooth)
         feats = torch.cat([bands[:b], bands[b:]], dim=1)
-        return feats * self.input_scale + self.input_bias
+        return feats * self.input_scale + self.input_bias, smooth
 
     # ---- network -------------------------------------------------------------------------
     def _head(self, h: torch.Tensor, hidden: torch.Tensor | None) -> tuple[torch.Tensor, ...]:
@@ -244,7 +297,7 @@ class SDEModel(nn.Module):
 
     def forward(self, mixture: torch.Tensor, siren: torch.Tensor | None = None) -> torch.Tensor:
         """Whole signals ``[b, n]`` -> frame logits ``[b, t]``."""
-        h = self.proj(self.features(mixture, siren))
+        h = self.proj(self.features(mixture, siren)[0])
         for block in self.blocks:
             h = block(h)
         return self._head(h, None)[0]
@@ -278,7 +331,10 @@ class SDEModel(nn.Module):
         if k == 0:
             return buf.new_zeros(buf.shape[0], 0), state
         used = buf[..., : (k - 1) * cfg.hop + cfg.n_fft]
-        h = self.proj(self.features(used[:, 0], used[:, 1] if cfg.use_separation else None))
+        feats, state.smooth = self.features(
+            used[:, 0], used[:, 1] if cfg.use_separation else None, state.smooth
+        )
+        h = self.proj(feats)
         for i, block in enumerate(self.blocks):
             h, state.conv[i] = block.step(h, state.conv[i])
         logits, state.gru = self._head(h, state.gru)
