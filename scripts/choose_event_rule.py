@@ -3,9 +3,9 @@
 non-held-out streams, and write it into a copy of the checkpoint.
 
 A detector gives a siren probability per frame; :mod:`deepsampler.detection.events` turns the
-curve into events with four numbers (``on_threshold``, ``off_threshold``, ``min_event_seconds``,
-``min_gap_seconds``). The training config's values are guesses; this script picks them by
-scoring every rule of a grid on streams built from the real pool's *valid* split
+curve into events with a few numbers (``on_threshold``, ``off_threshold``, ``min_event_seconds``,
+``min_gap_seconds``, ``onset_threshold``). The training config's values are guesses; this script
+picks them by scoring every rule of a grid on streams built from the real pool's *valid* split
 (``scripts/make_siren_streams.py --split valid``), with the metrics of ``benchmarks/events.py``
 (sed_eval event F1, onset collar 1 s; segment F1, 1 s; false alarms per siren-free minute). The
 probabilities are computed once per stream (offline; the streaming path gives the same ones),
@@ -53,13 +53,14 @@ ON = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
 OFF = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6)
 MIN_EVENT_S = (0.25, 0.5, 1.0, 1.5, 2.0)
 MIN_GAP_S = (0.5, 1.0, 2.0, 3.0, 5.0)
+ONSET = (None, 0.1, 0.2)  # onset look-back threshold (None: the onset is the on-crossing)
 
 
 def grid() -> list[EventConfig]:
     """Every rule of the grid with ``off <= on``, in a fixed order."""
     return [
-        EventConfig(on, off, ev, gap)
-        for on, off, ev, gap in itertools.product(ON, OFF, MIN_EVENT_S, MIN_GAP_S)
+        EventConfig(on, off, ev, gap, onset)
+        for onset, on, off, ev, gap in itertools.product(ONSET, ON, OFF, MIN_EVENT_S, MIN_GAP_S)
         if off <= on
     ]
 
@@ -150,7 +151,8 @@ def main(argv: list[str] | None = None) -> int:
         rule, fa = r["rule"], r["false_alarms_per_minute"]
         return (
             f"{tag}: on {rule['on_threshold']:g} off {rule['off_threshold']:g} min event "
-            f"{rule['min_event_seconds']:g} s gap {rule['min_gap_seconds']:g} s | event F1 "
+            f"{rule['min_event_seconds']:g} s gap {rule['min_gap_seconds']:g} s onset look-back "
+            f"{rule['onset_threshold'] or '-'} | event F1 "
             f"{r['event_f1'] or 0:.3f} segment F1 {r['segment_f1'] or 0:.3f} false alarms/min "
             f"{'-' if fa is None else f'{fa:.2f}'}"
         )

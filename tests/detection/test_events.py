@@ -21,8 +21,15 @@ from deepsampler.detection.events import FrameEvent
 FRAME = 0.1  # seconds per frame in these tests: lengths below are in tenths of a second
 
 
-def config(min_frames: int = 1, min_gap: int = 0, on: float = 0.5, off: float = 0.3):
-    return EventConfig(on, off, min_frames * FRAME, min_gap * FRAME)
+def config(
+    min_frames: int = 1,
+    min_gap: int = 0,
+    on: float = 0.5,
+    off: float = 0.3,
+    onset: float | None = None,
+    lookback: int = 30,
+):
+    return EventConfig(on, off, min_frames * FRAME, min_gap * FRAME, onset, lookback * FRAME)
 
 
 def curve(*runs: tuple[float, int]) -> np.ndarray:
@@ -97,6 +104,20 @@ def test_event_config_refuses_inverted_thresholds():
     assert config(on=0.6, off=0.3).with_threshold(0.2).off_threshold == 0.2
 
 
+def test_onset_looks_back_over_the_rise_but_not_into_the_last_event():
+    p = curve((0.0, 3), (0.2, 4), (0.8, 4), (0.0, 2), (0.2, 2), (0.9, 3), (0.0, 3))
+    assert spans(find_events(p, config(), FRAME)) == [(7, 11), (15, 18)]
+    assert spans(find_events(p, config(onset=0.1), FRAME)) == [(3, 11), (13, 18)]
+    assert spans(find_events(p, config(onset=0.1, lookback=2), FRAME)) == [(5, 11), (13, 18)]
+    assert spans(find_events(p, config(onset=0.3), FRAME)) == [(7, 11), (15, 18)]
+    # a gap-merged second segment never looks back: only an event's first segment does
+    assert spans(find_events(p, config(min_gap=5, onset=0.1), FRAME)) == [(3, 18)]
+    events, _ = track(p, config(onset=0.1, lookback=2), [4, 9, 14])
+    assert spans(events) == [(5, 11), (13, 18)]
+    with pytest.raises(ValueError, match="onset_threshold"):
+        EventConfig(0.5, 0.3, onset_threshold=0.6)
+
+
 def test_end_alerts_give_back_the_events():
     alerts = [
         Alert("start", 1.0, 0.5, 0.8),
@@ -123,19 +144,28 @@ LEVELS = st.sampled_from([0.0, 0.1, 0.3, 0.4, 0.5, 0.6, 0.95])
     min_gap=st.integers(0, 6),
     thresholds=st.sampled_from([(0.5, 0.3), (0.5, 0.5), (0.6, 0.1)]),
     cuts=st.lists(st.integers(0, 80), max_size=6),
+    onset=st.sampled_from([None, 0.05, 0.3]),
+    lookback=st.integers(0, 8),
 )
-def test_streaming_tracker_equals_offline_events(prob, min_frames, min_gap, thresholds, cuts):
+def test_streaming_tracker_equals_offline_events(
+    prob, min_frames, min_gap, thresholds, cuts, onset, lookback
+):
     p = np.array(prob, dtype=np.float64)
-    cfg = config(min_frames, min_gap, *thresholds)
+    cfg = config(min_frames, min_gap, *thresholds, onset=onset, lookback=lookback)
     offline = find_events(p, cfg, FRAME)
     events, alerts = track(p, cfg, [c for c in cuts if c <= len(p)])
     assert spans(events) == spans(offline)
     assert [e.confidence for e in events] == pytest.approx([e.confidence for e in offline])
-    # the rule itself: long enough, apart enough, started above on
-    for e in offline:
-        assert e.end - e.start >= min_frames and p[e.start] > cfg.on_threshold
+    # the rule itself: long enough, apart enough, started above on (or looked back over
+    # frames above the onset threshold, at most lookback of them, to a frame above on)
+    plain = find_events(p, config(min_frames, min_gap, *thresholds), FRAME)
+    assert [e.end for e in offline] == [e.end for e in plain]
+    for e, q in zip(offline, plain, strict=True):
+        assert q.end - q.start >= min_frames and p[q.start] > cfg.on_threshold
+        assert q.start - lookback <= e.start <= q.start
+        assert (p[e.start : q.start] > (onset or 1.0)).all()
     for a, b in zip(offline, offline[1:], strict=False):
-        assert b.start - a.end >= min_gap
+        assert b.start >= a.end
     # every event is announced once, before (or when) it ends, in order
     starts = [a for a in alerts if a.kind == "start"]
     assert [a.start for a in starts] == [e.start for e in offline]

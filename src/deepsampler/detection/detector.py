@@ -171,6 +171,11 @@ class Detector:
             f"{self.model.num_parameters() / 1e3:.0f} k parameters | on {e.on_threshold:g} / "
             f"off {e.off_threshold:g}, events >= {e.min_event_seconds:g} s, gaps < "
             f"{e.min_gap_seconds:g} s merged"
+            + (
+                f", onsets back over p > {e.onset_threshold:g} (<= {e.onset_lookback_seconds:g} s)"
+                if e.onset_threshold is not None
+                else ""
+            )
         )
 
     # ---- offline -------------------------------------------------------------------------

@@ -7,7 +7,13 @@ The rule, over frames ``t = 0, 1, ...`` with probabilities ``p[t]``:
 2. *Gaps.* Consecutive raw segments less than ``min_gap`` frames apart (from one's end to the
    next's start) are one event, the gap included.
 3. *Length.* Events shorter than ``min_frames`` frames are dropped.
-4. *Confidence* of an event: the mean probability of its frames (gaps included).
+4. *Onset.* With an ``onset_threshold``, an event's onset moves back over the frames just
+   before its first segment whose probability is above that threshold (at most
+   ``onset_lookback_seconds``, never into the previous event's span): a siren fades in from far
+   away, and the frames where it was already rising belong to it. The decision times do not
+   change; only the estimate of when the event began does.
+5. *Confidence* of an event: the mean probability of its frames from the on-crossing on (gaps
+   included).
 
 :func:`find_events` applies it to a whole curve; :class:`EventTracker` applies it frame by
 frame with explicit state, deciding each start as soon as the event is sure to be kept (it has
@@ -18,6 +24,7 @@ it gives exactly :func:`find_events`'s events. Frames are turned into seconds by
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
@@ -35,6 +42,8 @@ class EventConfig:
     off_threshold: float = 0.3
     min_event_seconds: float = 0.5
     min_gap_seconds: float = 0.5
+    onset_threshold: float | None = None
+    onset_lookback_seconds: float = 3.0
 
     def __post_init__(self) -> None:
         if not 0.0 < self.off_threshold <= self.on_threshold < 1.0:
@@ -44,6 +53,16 @@ class EventConfig:
             )
         if self.min_event_seconds < 0 or self.min_gap_seconds < 0:
             raise ValueError("min_event_seconds and min_gap_seconds must be >= 0")
+        if self.onset_threshold is not None and not 0 < self.onset_threshold <= self.on_threshold:
+            raise ValueError("need 0 < onset_threshold <= on_threshold (or None: no look-back)")
+        if self.onset_lookback_seconds < 0:
+            raise ValueError("onset_lookback_seconds must be >= 0")
+
+    def lookback_frames(self, frame_seconds: float) -> int:
+        """Frames an onset may move back (0 without an ``onset_threshold``)."""
+        if self.onset_threshold is None:
+            return 0
+        return max(0, round(self.onset_lookback_seconds / frame_seconds))
 
     def in_frames(self, frame_seconds: float) -> tuple[int, int]:
         """``(min_frames >= 1, min_gap frames >= 0)`` at ``frame_seconds`` per frame."""
@@ -54,11 +73,14 @@ class EventConfig:
 
     def with_threshold(self, on_threshold: float) -> EventConfig:
         """This config with another onset threshold; the offset threshold stays at most it."""
+        onset = self.onset_threshold
         return EventConfig(
             on_threshold,
             min(self.off_threshold, on_threshold),
             self.min_event_seconds,
             self.min_gap_seconds,
+            None if onset is None else min(onset, on_threshold),
+            self.onset_lookback_seconds,
         )
 
 
@@ -115,7 +137,8 @@ class Alert:
 
 
 class FrameEvent(NamedTuple):
-    """An event in frames: ``[start, end)`` and its mean probability."""
+    """An event in frames: ``[start, end)`` (``start`` after the onset look-back) and its mean
+    probability."""
 
     start: int
     end: int
@@ -153,7 +176,28 @@ def find_events(prob: np.ndarray, config: EventConfig, frame_seconds: float) -> 
             merged[-1][1] = seg[1]
         else:
             merged.append(seg)
-    return [FrameEvent(a, b, float(np.mean(p[a:b]))) for a, b in merged if b - a >= min_frames]
+    out, previous_end = [], 0
+    for a, b in merged:
+        if b - a >= min_frames:
+            onset = look_back(p, a, previous_end, config, frame_seconds)
+            out.append(FrameEvent(onset, b, float(np.mean(p[a:b]))))
+        previous_end = b
+    return out
+
+
+def look_back(
+    p: np.ndarray, start: int, floor: int, config: EventConfig, frame_seconds: float
+) -> int:
+    """The onset frame of an event whose first segment starts at ``start``: back over the
+    frames before it above ``config.onset_threshold`` (at most the look-back, not before
+    ``floor``). ``p`` needs only the frames before ``start`` (indices as in the stream)."""
+    if config.onset_threshold is None:
+        return start
+    lowest = max(floor, start - config.lookback_frames(frame_seconds))
+    onset = start
+    while onset > lowest and p[onset - 1] > config.onset_threshold:
+        onset -= 1
+    return onset
 
 
 class EventTracker:
@@ -173,14 +217,30 @@ class EventTracker:
         self.total = 0.0  # sum of probabilities over [start, frame)
         self.total_at_end = 0.0  # the same over [start, last_end)
         self.announced = False  # its start alert was given
+        self.onset = 0  # its onset after the look-back
+        self.previous_end = 0  # where the last event (kept or dropped) ended: the look-back floor
+        self.lookback = config.lookback_frames(frame_seconds)
+        self.history: deque[float] = deque(maxlen=self.lookback)  # the last frames' p
+
+    def _look_back(self, t: int) -> int:
+        """The onset of an event whose first segment starts at frame ``t`` (``look_back``
+        over the remembered frames)."""
+        if not self.lookback:
+            return t
+        first = t - len(self.history)  # frame index of history[0]: max(0, t - lookback)
+        lowest, onset = max(self.previous_end, first), t
+        while onset > lowest and self.history[onset - 1 - first] > self.config.onset_threshold:
+            onset -= 1
+        return onset
 
     def _close(self, frame: int | None) -> list[FrameAlert]:
         assert self.start is not None
-        start, length = self.start, self.last_end - self.start
+        length = self.last_end - self.start
         self.start, self.announced = None, False
+        self.previous_end = self.last_end
         if length < self.min_frames:  # never announced: it never lasted min_frames
             return []
-        return [FrameAlert("end", frame, start, self.last_end, self.total_at_end / length)]
+        return [FrameAlert("end", frame, self.onset, self.last_end, self.total_at_end / length)]
 
     def push(self, probabilities: np.ndarray) -> list[FrameAlert]:
         """Feed the next frames' probabilities; return the decisions they allow, in order."""
@@ -196,16 +256,19 @@ class EventTracker:
                 # have been closed already) the next segment of the current one
                 if self.start is None:
                     self.start, self.total = t, 0.0
+                    self.onset = self._look_back(t)
                 self.active = True
             if self.start is not None:
                 self.total += value
                 if self.active and not self.announced and t + 1 - self.start >= self.min_frames:
                     self.announced = True
                     mean = self.total / (t + 1 - self.start)
-                    out.append(FrameAlert("start", t, self.start, None, mean))
+                    out.append(FrameAlert("start", t, self.onset, None, mean))
                 # no onset from frame t + 1 on could merge: the event is over
                 if not self.active and t + 1 - self.last_end >= self.min_gap:
                     out += self._close(t)
+            if self.lookback:
+                self.history.append(value)
             self.frame += 1
         return out
 
