@@ -35,6 +35,11 @@ Deterministic for a seed and the same installed material.
 
     .venv/bin/python scripts/make_siren_streams.py --out experiments/heldout-sirens
 
+``--stems DIR`` also writes each siren event, with 1 s on each side, as a separation item
+``DIR/<stream>_<k>/{mixture,siren,background}.wav`` (stems that add up to the mixture), so that
+``deepsampler evaluate --data DIR --model siren-rt`` measures siren-rt on the same held-out real
+sirens and streets (report only, like the streams).
+
 ``--split valid`` builds the same kind of streams from the pool's *valid* split instead (its one
 ESC-50 siren, its backgrounds and confusers): the streams on which event thresholds and gap
 lengths may be chosen, since the test streams may not be used for that.
@@ -340,8 +345,9 @@ def render_stream(
     seconds: float,
     siren_free: bool,
     snr_db: tuple[float, float],
-) -> tuple[np.ndarray, dict]:
-    """One stream: mixture ``[n]`` float32 at 16 kHz and its record (events, confusers, bed)."""
+) -> tuple[np.ndarray, np.ndarray, dict]:
+    """One stream: mixture ``[n]`` float32 at 16 kHz, its siren part alone ``[n]`` (scaled as
+    in the mixture; the rest is the background) and its record (events, confusers, bed)."""
     sr = SAMPLE_RATE
     n = int(round(seconds * sr))
     bed, bed_record = render_bed(rng, material["bed"], n)
@@ -393,6 +399,7 @@ def render_stream(
                 }
             )
     events = []
+    siren_track = np.zeros(n, np.float32)
     sirens = material["siren"]
     order = list(rng.permutation(len(sirens)))
     for i, (a, b) in enumerate(plans):
@@ -404,6 +411,7 @@ def render_stream(
         y *= np.float32(10 ** ((snr + level_on(other, mask) - level_on(y, mask)) / 20))
         realised = level_on(y, mask) - level_on(other, mask)
         mix[a:b] = other + y
+        siren_track[a:b] = y
         events.append(
             {
                 "onset": round(a / sr, 3),
@@ -429,7 +437,25 @@ def render_stream(
         "background": bed_record,
         "level_db": round(rms_db(mix * np.float32(scale)), 2),
     }
-    return (mix * np.float32(scale)).astype(np.float32), record
+    g = np.float32(scale)
+    return (mix * g).astype(np.float32), (siren_track * g).astype(np.float32), record
+
+
+def write_separation_items(
+    folder: Path, name: str, mixture: np.ndarray, siren: np.ndarray, events: list[dict]
+) -> None:
+    """One MUSDB18-HQ-layout item per siren event of a stream: ``folder/<name>_<k>/{mixture,
+    siren,background}.wav`` over the event and 1 s on each side (clipped to the stream); the
+    background is the mixture minus the siren, so the stems add up to the mixture exactly."""
+    sr = SAMPLE_RATE
+    for k, e in enumerate(events):
+        a = max(0, int(round((e["onset"] - 1.0) * sr)))
+        b = min(mixture.size, int(round((e["offset"] + 1.0) * sr)))
+        item = folder / f"{name}_{k:02d}"
+        item.mkdir(parents=True, exist_ok=True)
+        mix, sir = mixture[a:b], siren[a:b]
+        for stem, x in (("mixture", mix), ("siren", sir), ("background", mix - sir)):
+            write_audio(item / f"{stem}.wav", x[None], sr)
 
 
 def stream_lengths(rng: np.random.Generator, seconds: float, lo: float, hi: float) -> list[float]:
@@ -454,8 +480,9 @@ def make_streams(
     stream_seconds: tuple[float, float],
     snr_db: tuple[float, float],
     seed: int,
-) -> list[tuple[str, np.ndarray, dict]]:
-    """``[(name, mixture [n], record)]``: siren streams ``siren_NN`` then siren-free ``free_NN``."""
+) -> list[tuple[str, np.ndarray, np.ndarray, dict]]:
+    """``[(name, mixture [n], siren part [n], record)]``: siren streams ``siren_NN`` then
+    siren-free ``free_NN``."""
     rng = np.random.default_rng(seed)
     total = minutes * 60
     free_s = total * free_fraction
@@ -466,8 +493,8 @@ def make_streams(
         name = f"{kind}_{counts[kind]:02d}"
         counts[kind] += 1
         child = np.random.default_rng([seed, stable_hash(name)])
-        audio, record = render_stream(child, material, seconds, kind == "free", snr_db)
-        out.append((name, audio, record))
+        audio, siren, record = render_stream(child, material, seconds, kind == "free", snr_db)
+        out.append((name, audio, siren, record))
     return out
 
 
@@ -483,6 +510,12 @@ def main(argv: list[str] | None = None) -> int:
         default="test",
         help="whose recordings: test (default) is the held-out report set; valid builds "
         "streams to choose thresholds on (the pool's valid siren, backgrounds, confusers)",
+    )
+    ap.add_argument(
+        "--stems",
+        type=Path,
+        help="also write each siren with 1 s around it as a separation item "
+        "STEMS/<stream>_<k>/{mixture,siren,background}.wav (for `deepsampler evaluate`)",
     )
     ap.add_argument("--minutes", type=float, default=30.0, help="total audio (default 30)")
     ap.add_argument("--seed", type=int, default=27)
@@ -512,8 +545,9 @@ def main(argv: list[str] | None = None) -> int:
         if pool.root is None:
             raise DeepSamplerError("no real-recordings pool found; pass --pool DIR")
         out = Path(args.out)
-        if out.exists() and any(out.iterdir()):
-            raise DeepSamplerError(f"{out}: exists and is not empty; choose a new folder")
+        for folder in (out, args.stems):
+            if folder is not None and folder.exists() and any(folder.iterdir()):
+                raise DeepSamplerError(f"{folder}: exists and is not empty; choose a new folder")
         material, notes = gather(pool, args.debian_root, args.split)
         streams = make_streams(
             material, args.minutes, args.free_fraction, (lo, hi), tuple(args.snr), args.seed
@@ -525,7 +559,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"note: {note}", file=sys.stderr)
     out.mkdir(parents=True, exist_ok=True)
     records = []
-    for name, audio, record in streams:
+    for name, audio, siren, record in streams:
+        if args.stems is not None:
+            write_separation_items(args.stems, name, audio, siren, record["events"])
         write_audio(out / f"{name}.wav", audio[None], SAMPLE_RATE)
         (out / f"{name}.txt").write_text(annotations(record["events"]))
         sources = {e["source"] for e in record["events"] + record["confusers"]}

@@ -108,6 +108,30 @@ def test_valid_split_streams_use_only_valid_material(pool, debian_root, tmp_path
     assert any(s["events"] for s in index["streams"])
 
 
+def test_stems_are_separation_items_that_add_up(pool, debian_root, tmp_path):
+    out, stems = tmp_path / "streams", tmp_path / "stems"
+    assert make(pool, debian_root, out, "--stems", str(stems)) == 0
+    index = json.loads((out / "streams.json").read_text())
+    events = [(s["name"], e) for s in index["streams"] for e in s["events"]]
+    items = sorted(p.name for p in stems.iterdir())
+    assert len(items) == len(events) > 0
+    for k, (name, e) in enumerate(events[:3]):
+        item = stems / items[k]
+        assert item.name.startswith(name)
+        mix, sr = sf.read(item / "mixture.wav")
+        siren, _ = sf.read(item / "siren.wav")
+        background, _ = sf.read(item / "background.wav")
+        assert sr == SR and mix.shape == siren.shape == background.shape
+        assert mix.size == pytest.approx((e["offset"] - e["onset"] + 2) * SR, abs=2 * SR)
+        np.testing.assert_allclose(siren + background, mix, atol=1e-6)
+        inside = siren[SR:-SR] if siren.size > 3 * SR else siren
+        assert np.sqrt(np.mean(inside**2)) > 1e-4  # the siren sounds in its item
+        # and at the drawn SNR against the rest, as the stream's record says
+        active = np.abs(siren) > 0
+        snr = 10 * np.log10(np.mean(siren[active] ** 2) / np.mean(background[active] ** 2))
+        assert abs(snr - e["snr_db"]) < 3.0
+
+
 def test_same_seed_same_streams(pool, debian_root, tmp_path):
     assert make(pool, debian_root, tmp_path / "a", "--seed", "5") == 0
     assert make(pool, debian_root, tmp_path / "b", "--seed", "5") == 0
