@@ -113,11 +113,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     try:
         index_path = args.streams / "streams.json"
-        split = (
-            json.loads(index_path.read_text()).get("split", "test")
-            if index_path.is_file()
-            else None
-        )
+        if not index_path.is_file():
+            raise DeepSamplerError(
+                f"{args.streams}: no streams.json, so its split cannot be told; choose only on "
+                "streams that scripts/make_siren_streams.py --split valid wrote"
+            )
+        # an index without a split predates --split: it was the held-out test set
+        split = json.loads(index_path.read_text()).get("split", "test")
         if split == "test":
             raise DeepSamplerError(
                 f"{args.streams}: these are the held-out test streams (report only); choose on "
@@ -128,6 +130,11 @@ def main(argv: list[str] | None = None) -> int:
         streams = load_streams(args.streams, args.limit)
         if not any(s.events for s in streams):
             raise DeepSamplerError(f"{args.streams}: no stream holds a siren; nothing to choose on")
+        if not any(s.siren_free for s in streams):
+            raise DeepSamplerError(
+                f"{args.streams}: no siren-free stream{' within --limit' if args.limit else ''}, "
+                "so false alarms cannot be counted; the bound would mean nothing"
+            )
     except (DeepSamplerError, OSError, ValueError) as exc:
         print(f"choose_event_rule: error: {exc}", file=sys.stderr)
         return 1

@@ -36,9 +36,9 @@ Deterministic for a seed and the same installed material.
     .venv/bin/python scripts/make_siren_streams.py --out experiments/heldout-sirens
 
 ``--stems DIR`` also writes each siren event, with 1 s on each side, as a separation item
-``DIR/<stream>_<k>/{mixture,siren,background}.wav`` (stems that add up to the mixture), so that
-``deepsampler evaluate --data DIR --model siren-rt`` measures siren-rt on the same held-out real
-sirens and streets (report only, like the streams).
+``DIR/<stream>_<k>/{mixture,siren,background}.wav`` (stems that add up to the mixture to float
+rounding), so that ``deepsampler evaluate --data DIR --model siren-rt`` measures siren-rt on the
+same held-out real sirens and streets (report only, like the streams).
 
 ``--split valid`` builds the same kind of streams from the pool's *valid* split instead (its one
 ESC-50 siren, its backgrounds and confusers): the streams on which event thresholds and gap
@@ -446,7 +446,8 @@ def write_separation_items(
 ) -> None:
     """One MUSDB18-HQ-layout item per siren event of a stream: ``folder/<name>_<k>/{mixture,
     siren,background}.wav`` over the event and 1 s on each side (clipped to the stream); the
-    background is the mixture minus the siren, so the stems add up to the mixture exactly."""
+    background is the mixture minus the siren, so the stems add up to the mixture (to float32
+    rounding)."""
     sr = SAMPLE_RATE
     for k, e in enumerate(events):
         a = max(0, int(round((e["onset"] - 1.0) * sr)))

@@ -84,3 +84,14 @@ def test_held_out_streams_are_refused(detector, tmp_path, capsys):
     assert load_script("choose_event_rule").main([str(detector), str(streams)]) == 1
     err = capsys.readouterr().err
     assert "held-out" in err and len(err.strip().splitlines()) == 1
+    (streams / "streams.json").unlink()  # without its index a folder's split is unknown
+    assert load_script("choose_event_rule").main([str(detector), str(streams)]) == 1
+    assert "split cannot be told" in capsys.readouterr().err
+
+
+def test_no_siren_free_stream_is_refused(detector, tmp_path, capsys):
+    """--limit 2 keeps only siren streams: false alarms could not be counted."""
+    streams = write_streams(tmp_path / "valid", "valid")
+    script = load_script("choose_event_rule")
+    assert script.main([str(detector), str(streams), "--limit", "2"]) == 1
+    assert "no siren-free stream within --limit" in capsys.readouterr().err

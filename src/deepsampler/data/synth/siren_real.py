@@ -28,7 +28,12 @@ from typing import Any
 
 import numpy as np
 
-from deepsampler.data.debian_sirens import DebianSound, find_debian_sirens, load_debian_sound
+from deepsampler.data.debian_sirens import (
+    DEBIAN_SIRENS,
+    DebianSound,
+    find_debian_sirens,
+    load_debian_sound,
+)
 from deepsampler.data.levels import db_to_gain, rms_db
 from deepsampler.data.real_pool import RealPool
 from deepsampler.data.splits import stable_hash
@@ -95,7 +100,9 @@ class SirenRealPreset(SirenPreset):
         """The siren preset's check, and the Debian packages of the training sirens."""
         super().check()
         found, reasons = find_debian_sirens("train")
-        if not found or {s.package for s in found} != set(DEBIAN_PACKAGES):
+        wanted = [s for s in DEBIAN_SIRENS if s.split == "train"]
+        # every file, not just the package: a missing one would change the plans' draws
+        if found != wanted or {s.package for s in found} != set(DEBIAN_PACKAGES):
             raise DeepSamplerError(
                 "the siren-real preset trains on real sirens from Debian: " + "; ".join(reasons)
             )
