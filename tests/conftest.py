@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import pytest
@@ -62,14 +63,16 @@ def untrained_checkpoint(tmp_path_factory, tiny_config) -> Path:
 
 
 def write_tone(
-    path: Path,
+    path: Path | BinaryIO,
     seconds: float = 1.5,
     sr: int = 22050,
     channels: int = 2,
     subtype: str | None = None,
     seed: int = 0,
+    fmt: str | None = None,
 ) -> np.ndarray:
-    """Write a tone-plus-noise test file; return its ``[c, n]`` samples."""
+    """Write a tone-plus-noise test file (or into a binary buffer, with ``fmt``); return its
+    ``[c, n]`` samples."""
     rng = np.random.default_rng(seed)
     n = int(seconds * sr)
     t = np.arange(n) / sr
@@ -79,5 +82,6 @@ def write_tone(
             for c in range(channels)
         ]
     ).astype(np.float32)
-    sf.write(str(path), audio.T, sr, subtype=subtype)
+    target = path if hasattr(path, "write") else str(path)
+    sf.write(target, audio.T, sr, subtype=subtype, format=fmt)
     return audio

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from tests.conftest import write_tone
 from tests.detection import conftest as detection
 from tests.detection.conftest import SR as SIREN_SR
 from tests.detection.conftest import make_detector, street
@@ -30,18 +31,9 @@ def wait_done(client, job_id: str, timeout: float = 60.0) -> dict:
 
 
 def wav_bytes(seconds: float = 2.0, sr: int = SR, channels: int = 2, seed: int = 0) -> bytes:
-    """A tone-plus-noise WAV file's bytes."""
-    rng = np.random.default_rng(seed)
-    n = int(seconds * sr)
-    t = np.arange(n) / sr
-    audio = np.stack(
-        [
-            0.3 * np.sin(2 * np.pi * (220 + 110 * c) * t) + 0.05 * rng.standard_normal(n)
-            for c in range(channels)
-        ]
-    ).astype(np.float32)
+    """A tone-plus-noise WAV file's bytes (``tests.conftest.write_tone``'s signal)."""
     buf = io.BytesIO()
-    sf.write(buf, audio.T, sr, format="WAV", subtype="PCM_16")
+    write_tone(buf, seconds, sr, channels, "PCM_16", seed, fmt="WAV")
     return buf.getvalue()
 
 
