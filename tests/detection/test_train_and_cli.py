@@ -19,7 +19,12 @@ from deepsampler.detection import Detector, load_detector
 from deepsampler.models import load_checkpoint
 from deepsampler.models.sde import SDEConfig
 from deepsampler.training.config import load_train_config
-from deepsampler.training.detect import DetectorTrainer, frame_labels, roc_auc
+from deepsampler.training.detect import (
+    DetectorTrainer,
+    frame_labels,
+    gate_envelopes,
+    roc_auc,
+)
 from deepsampler.training.state import load_state
 from tests.detection.conftest import SR, detect_train_config, make_corpus, street
 
@@ -196,9 +201,9 @@ def test_detector_on_the_files_from_python(trained, files):
 
 
 def test_clean_stop_and_resume_equals_uninterrupted(corpus, separator_path, tmp_path):
-    cfg = load_train_config(
-        None, base=detect_train_config(corpus, separator_path, steps=4, valid_every=4)
-    )
+    base = detect_train_config(corpus, separator_path, steps=4, valid_every=4)
+    base["detect"]["gate_probability"] = 0.5  # the gates' draws must resume too
+    cfg = load_train_config(None, base=base)
     DetectorTrainer(cfg, tmp_path / "whole", progress=False).run()
     DetectorTrainer(cfg, tmp_path / "split", max_steps=2, progress=False).run()
     result = DetectorTrainer(cfg, tmp_path / "split", progress=False).run()
@@ -223,6 +228,34 @@ def test_frame_labels_follow_the_siren_stems_energy():
     assert labels[torch.from_numpy(inside)].min() == 1
     assert labels[torch.from_numpy(frames >= 9000)].max() == 0
     assert labels[torch.from_numpy(frames + cfg.n_fft <= 3000)].max() == 0
+
+
+def test_gate_envelopes_switch_the_siren_inside_the_example():
+    """Gated examples start silent, end silent, or both (then with at least 1 s at full level),
+    with one monotone rise and/or fall in [0, 1]; examples not gated keep their siren whole."""
+    torch.manual_seed(0)
+    n, sr = 6 * SR, SR
+    gated = torch.arange(400) % 4 != 0
+    env = gate_envelopes(gated, n, sr)
+    assert env.shape == (400, n) and env.min() >= 0 and env.max() <= 1
+    assert torch.equal(env[~gated], torch.ones(int((~gated).sum()), n))
+    kinds = set()
+    for e in env[gated]:
+        starts_off, ends_off = bool(e[0] < 1e-6), bool(e[-1] < 1e-6)
+        kinds.add((starts_off, ends_off))
+        assert starts_off or ends_off
+        assert e.max() > 0.5
+        if starts_off and ends_off:
+            assert (e > 0.999).sum() >= sr  # a second at full level between the ramps
+        peak = int(torch.argmax(e))
+        d = torch.diff(e)
+        assert bool((d[:peak] >= -1e-6).all() and (d[peak:] <= 1e-6).all())  # rise, then fall
+    assert kinds == {(True, False), (False, True), (True, True)}
+    # the same generator state gives the same gates
+    torch.manual_seed(5)
+    a = gate_envelopes(gated[:8], SR, sr)
+    torch.manual_seed(5)
+    assert torch.equal(a, gate_envelopes(gated[:8], SR, sr))
 
 
 def test_roc_auc_counts_ordered_pairs():

@@ -71,14 +71,18 @@ class DetectTrainConfig:
     positive where that stem's energy is at least ``label_floor_db`` dBFS (mean power) and
     within ``label_ratio_db`` dB of the mixture's. Each training example is, with probability
     ``negative_probability``, a negative: its ``label`` stem silenced, the mixture the rest
-    (validation: every second segment). ``pos_weight`` weighs positive frames in the binary
-    cross-entropy. ``events``: the thresholds written into the detector checkpoint.
+    (validation: every second segment). ``gate_probability``: the share of the positive
+    training examples whose ``label`` stem is gated (switched on part-way, off before the
+    end, or both, with ramps of 20 ms to 2 s), so that onsets fall inside the examples as they
+    do in a stream (validation is never gated). ``pos_weight`` weighs positive frames in the
+    binary cross-entropy. ``events``: the thresholds written into the detector checkpoint.
     """
 
     separator: str | None = "siren-rt"
     label: str = "siren"
     model: dict[str, Any] = field(default_factory=dict)
     negative_probability: float = 0.5
+    gate_probability: float = 0.0
     label_ratio_db: float = -20.0
     label_floor_db: float = -60.0
     pos_weight: float = 1.0
@@ -95,6 +99,8 @@ class DetectTrainConfig:
             )
         if not 0 <= self.negative_probability < 1:
             problems.append("negative_probability must be in [0, 1)")
+        if not 0 <= self.gate_probability <= 1:
+            problems.append("gate_probability must be in [0, 1]")
         if not self.pos_weight > 0:
             problems.append("pos_weight must be > 0")
         if problems:

@@ -6,7 +6,11 @@ checkpoints, metrics.jsonl and TensorBoard logs, and changes what a step compute
 1. A batch of corpus examples (``StemDataset``: remixed stems, the mixture their sum); each
    example is a *negative* with probability ``detect.negative_probability``: its siren stem is
    silenced, so the mixture is background alone (the corpus has a siren in every track).
-2. Frame labels from the siren stem itself (:func:`frame_labels`), so the corpus needs no
+   A share ``detect.gate_probability`` of the positives has its siren gated
+   (:func:`gate_envelopes`): switched on part-way through the example and/or off before its
+   end, so that the network learns onsets as a stream presents them (the corpus's sirens mostly
+   sound throughout its segments).
+2. Frame labels from the (gated) siren stem itself (:func:`frame_labels`), so the corpus needs no
    annotation: positive where the stem is audible and not buried in the mixture.
 3. The frozen separator (``detect.separator``, eval mode, no gradients) separates the mixture;
    the network reads the sum of its stems and its siren stem (the inputs it gets at inference,
@@ -61,6 +65,37 @@ def frame_labels(
     s_db = 10 * torch.log10(ps + 1e-12)
     m_db = 10 * torch.log10(pm + 1e-12)
     return ((s_db >= floor_db) & (s_db - m_db >= ratio_db)).float()
+
+
+GATE_RAMP_S = (0.02, 2.0)
+
+
+def gate_envelopes(gated: torch.Tensor, samples: int, sample_rate: int) -> torch.Tensor:
+    """Gains ``[b, samples]`` in [0, 1] for the examples flagged in ``gated [b]`` (bool; the
+    others get ones). A gated example's siren is switched on at 10-70 % of the example (half of
+    them), off at 30-90 % (a quarter), or on at 10-40 % and off at 60-90 % with at least a
+    second at full level between the ramps (a quarter; the fall may then pass the end); each
+    switch is a raised-cosine ramp of 20 ms to 2 s (log-uniform: a siren switched on nearby, or
+    one approaching from far off). Draws from torch's global generator (saved with the training
+    state, so a resume draws the same)."""
+    b = gated.shape[0]
+    u = torch.rand(b, 5)  # mode, on point, off point, two ramp lengths
+    t = torch.arange(samples, dtype=torch.float32) / sample_rate
+    seconds = samples / sample_rate
+    lo, hi = np.log(GATE_RAMP_S[0]), np.log(GATE_RAMP_S[1])
+    ramp_on = torch.exp(lo + (hi - lo) * u[:, 3])
+    ramp_off = torch.exp(lo + (hi - lo) * u[:, 4])
+    mode = u[:, 0]  # < 0.5: on; < 0.75: off; else both
+    on = torch.where(mode < 0.5, 0.1 + 0.6 * u[:, 1], 0.1 + 0.3 * u[:, 1]) * seconds
+    off = torch.where(mode < 0.75, 0.3 + 0.6 * u[:, 2], 0.6 + 0.3 * u[:, 2]) * seconds
+    off = torch.where(mode >= 0.75, torch.maximum(off, on + ramp_on + 1.0 + ramp_off), off)
+    rise = ((t[None] - on[:, None]) / ramp_on[:, None]).clamp(0, 1)
+    fall = ((off[:, None] - t[None]) / ramp_off[:, None]).clamp(0, 1)
+    switched_on = (mode < 0.5) | (mode >= 0.75)
+    rise = torch.where(switched_on[:, None], rise, torch.ones_like(rise))
+    fall = torch.where((mode >= 0.5)[:, None], fall, torch.ones_like(fall))
+    env = (0.5 - 0.5 * torch.cos(torch.pi * rise)) * (0.5 - 0.5 * torch.cos(torch.pi * fall))
+    return torch.where(gated[:, None], env, torch.ones_like(env))
 
 
 def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
@@ -165,6 +200,13 @@ class DetectorTrainer(Trainer):
         b = batch["stems"].shape[0]
         # torch's global generator: saved with the training state, so a resume draws the same
         negative = torch.rand(b) < self.config.detect.negative_probability
+        gated = (torch.rand(b) < self.config.detect.gate_probability) & ~negative
+        if gated.any():
+            stems = batch["stems"]
+            env = gate_envelopes(gated, stems.shape[-1], self.config.data.sample_rate)
+            stems = stems.clone()
+            stems[:, self.label_index] *= env[:, None, :].to(stems)
+            batch = {**batch, "stems": stems}
         mixture, siren, labels = self._inputs(batch, negative)
         logits = self.net(mixture, siren)
         weight = torch.tensor(self.config.detect.pos_weight, device=logits.device)
