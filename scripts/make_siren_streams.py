@@ -41,10 +41,20 @@ rounding), so that ``deepsampler evaluate --data DIR --model siren-rt`` measures
 same held-out real sirens and streets (report only, like the streams).
 
 ``--split valid`` builds the same kind of streams from the pool's *valid* split instead (its one
-ESC-50 siren, its backgrounds and confusers): the streams on which event thresholds and gap
-lengths may be chosen, since the test streams may not be used for that.
+ESC-50 siren, scorched3d-data's two Debian sirens where installed, its backgrounds and
+confusers): the streams on which event thresholds and gap lengths may be chosen, since the test
+streams may not be used for that.
 
     .venv/bin/python scripts/make_siren_streams.py --split valid --out experiments/valid-sirens
+
+``--synthetic-sirens K`` (not with the test split) adds K synthetic siren recordings to the
+split's real ones: the kinds of the ``siren-real`` corpus (wail, yelp, hi-lo, steady; not its
+air horn, whose blasts with gaps make no continuous event and which the streams' car-horn
+confusers resemble)
+drawn with its parameters, coloured by a horn loudspeaker and equalised as that corpus does,
+rendered standing still for 12 s; the streams then drive them past as they do the recordings.
+A valid split with a single real siren would otherwise choose the event rule for that one
+recording.
     .venv/bin/python scripts/make_siren_streams.py --out DIR --debian-root /tmp/debsirens/x
 """
 
@@ -72,7 +82,16 @@ from deepsampler.data.real_pool import AUTO, RealPool, describe_auto, load_real
 from deepsampler.data.splits import stable_hash
 from deepsampler.data.synth import noise as N
 from deepsampler.data.synth.mixing import trim_silence
-from deepsampler.data.synth.siren import distance, emission_time
+from deepsampler.data.synth.siren import (
+    SIREN_KINDS,
+    SIREN_WEIGHTS,
+    distance,
+    draw_synthetic_siren,
+    emission_time,
+    render_synthetic_siren,
+)
+from deepsampler.data.synth.siren_real import apply_colour, draw_colour
+from deepsampler.data.synth.speech_real import apply_eq, draw_eq
 from deepsampler.errors import DeepSamplerError
 
 SAMPLE_RATE = 16000
@@ -213,6 +232,38 @@ def gather(
     for c in bed:  # a bed must not drop out: ESC-50 pads short clips with digital silence
         c.audio = drop_digital_silence(c.audio, SAMPLE_RATE)
     return {"siren": sirens, "bed": bed, "confuser": confusers}, notes
+
+
+SYNTHETIC_SECONDS = 12.0
+# the corpus's siren kinds but its air horn: blasts with gaps are no continuous siren event, and
+# the streams lay car horns in as confusers
+SYNTHETIC_KINDS = tuple(k for k in SIREN_KINDS if k != "horn")
+SYNTHETIC_WEIGHTS = np.array(
+    [w for k, w in zip(SIREN_KINDS, SIREN_WEIGHTS, strict=True) if k != "horn"]
+)
+SYNTHETIC_WEIGHTS = SYNTHETIC_WEIGHTS / SYNTHETIC_WEIGHTS.sum()
+
+
+def synthetic_sirens(count: int, seed: int) -> list[Clip]:
+    """``count`` synthetic siren recordings ``Clip(source="synthetic:<kind>:<k>")``, 12 s at
+    16 kHz, -20 dBFS RMS: kinds drawn with the siren corpus's weights (its air horn left out),
+    each sounding throughout,
+    standing still 10 m away (the stream drives it past), with a horn loudspeaker's colouring
+    and a microphone equaliser as the ``siren-real`` corpus draws them."""
+    clips = []
+    for k in range(count):
+        rng = np.random.default_rng([seed, stable_hash("synthetic-siren"), k])
+        kind = SYNTHETIC_KINDS[int(rng.choice(len(SYNTHETIC_KINDS), p=SYNTHETIC_WEIGHTS))]
+        s = draw_synthetic_siren(rng, SYNTHETIC_SECONDS, kind)
+        # sounding throughout, no motion of its own: speed ~0 keeps the distance at 10 m
+        s = {**s, "on_s": None, "off_s": None, "spin_up_s": None}
+        s["trajectory"] = {"speed": 1e-3, "closest_m": 10.0, "t_closest": SYNTHETIC_SECONDS / 2}
+        n = int(SYNTHETIC_SECONDS * SAMPLE_RATE)
+        x = render_synthetic_siren(s, n, SAMPLE_RATE)
+        x = apply_eq(apply_colour(x, SAMPLE_RATE, draw_colour(rng)), SAMPLE_RATE, draw_eq(rng))
+        x = x * np.float32(10 ** ((-20 - rms_db(x)) / 20))
+        clips.append(Clip(f"synthetic:{kind}:{k}", kind, "generated", x.astype(np.float32)))
+    return clips
 
 
 def drop_digital_silence(x: np.ndarray, sr: int, frame_s: float = 0.02) -> np.ndarray:
@@ -518,6 +569,14 @@ def main(argv: list[str] | None = None) -> int:
         help="also write each siren with 1 s around it as a separation item "
         "STEMS/<stream>_<k>/{mixture,siren,background}.wav (for `deepsampler evaluate`)",
     )
+    ap.add_argument(
+        "--synthetic-sirens",
+        type=int,
+        default=0,
+        metavar="K",
+        help="add K synthetic siren recordings of the siren-real corpus's kinds to the "
+        "split's real ones (valid and train only; default 0)",
+    )
     ap.add_argument("--minutes", type=float, default=30.0, help="total audio (default 30)")
     ap.add_argument("--seed", type=int, default=27)
     ap.add_argument("--snr", type=float, nargs=2, default=(-5.0, 10.0), metavar=("LO", "HI"))
@@ -542,6 +601,11 @@ def main(argv: list[str] | None = None) -> int:
             )
         if not 10 <= lo <= hi:
             raise DeepSamplerError("need --stream-seconds LO HI with 10 <= LO <= HI")
+        if args.synthetic_sirens < 0 or (args.synthetic_sirens and args.split == "test"):
+            raise DeepSamplerError(
+                "--synthetic-sirens takes K >= 0 and only with --split valid or train: "
+                "the held-out test streams hold real sirens only"
+            )
         pool = RealPool.from_setting(args.pool)
         if pool.root is None:
             raise DeepSamplerError("no real-recordings pool found; pass --pool DIR")
@@ -550,6 +614,7 @@ def main(argv: list[str] | None = None) -> int:
             if folder is not None and folder.exists() and any(folder.iterdir()):
                 raise DeepSamplerError(f"{folder}: exists and is not empty; choose a new folder")
         material, notes = gather(pool, args.debian_root, args.split)
+        material["siren"] += synthetic_sirens(args.synthetic_sirens, args.seed)
         streams = make_streams(
             material, args.minutes, args.free_fraction, (lo, hi), tuple(args.snr), args.seed
         )

@@ -94,8 +94,8 @@ def test_streams_use_only_held_out_material(pool, debian_root, tmp_path):
 
 
 def test_valid_split_streams_use_only_valid_material(pool, debian_root, tmp_path):
-    """``--split valid`` (streams to choose thresholds on): the pool's valid files only, no
-    Debian recording (none is assigned to valid), and an index that says so."""
+    """``--split valid`` (streams to choose thresholds on): the pool's valid files and the
+    Debian sirens assigned to valid only, and an index that says so."""
     out = tmp_path / "valid"
     assert make(pool, debian_root, out, "--split", "valid") == 0
     index = json.loads((out / "streams.json").read_text())
@@ -103,9 +103,36 @@ def test_valid_split_streams_use_only_valid_material(pool, debian_root, tmp_path
     assert not any("assigned" in n for n in index["notes"])
     real = RealPool.open(pool)
     valid = {str(f.path.relative_to(pool)) for f in real.files if f.split == "valid"}
+    debian = {f"{s.package}:{s.path}" for s in D.DEBIAN_SIRENS if s.split == "valid"}
     used = {src for s in index["streams"] for src in s["sources"]}
-    assert used and used <= valid, used - valid
+    assert used and used <= valid | debian, used - valid - debian
     assert any(s["events"] for s in index["streams"])
+
+
+def test_synthetic_sirens_join_the_valid_split_only(pool, debian_root, tmp_path, capsys):
+    """``--synthetic-sirens K`` adds K generated sirens to the valid split's real one, inserted
+    like recordings (some events name them); the test split refuses them in one line."""
+    script = load_script("make_siren_streams")
+    clips = script.synthetic_sirens(6, 27)
+    assert [c.source.split(":")[2] for c in clips] == [str(k) for k in range(6)]
+    assert all(c.audio.size == 12 * SR and abs(script.rms_db(c.audio) + 20) < 0.1 for c in clips)
+    assert len({c.kind for c in clips}) > 1 and "horn" not in {c.kind for c in clips}
+    # deterministic for a seed, different for another
+    np.testing.assert_array_equal(clips[0].audio, script.synthetic_sirens(1, 27)[0].audio)
+    assert not np.array_equal(clips[0].audio, script.synthetic_sirens(1, 28)[0].audio)
+    out = tmp_path / "valid"
+    argv = ["--split", "valid", "--synthetic-sirens", "6", "--minutes", "5"]
+    assert make(pool, debian_root, out, *argv) == 0
+    index = json.loads((out / "streams.json").read_text())
+    sources = [e["source"] for s in index["streams"] for e in s["events"]]
+    assert any(x.startswith("synthetic:") for x in sources)
+    assert {m["licence"] for m in index["material"]["siren"] if "synthetic" in m["source"]} == {
+        "generated"
+    }
+    assert make(pool, debian_root, tmp_path / "t", "--synthetic-sirens", "2") == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "real sirens only" in err[0]
+    assert not (tmp_path / "t").exists()
 
 
 def test_stems_are_separation_items_that_add_up(pool, debian_root, tmp_path):

@@ -24,7 +24,7 @@ def unpack(root: Path, sounds, seconds: float = 0.5) -> Path:
 
 
 def test_catalogue_is_split_by_package():
-    assert {s.split for s in D.DEBIAN_SIRENS} == {"train", "test"}
+    assert {s.split for s in D.DEBIAN_SIRENS} == {"train", "valid", "test"}
     for package in {s.package for s in D.DEBIAN_SIRENS + D.DEBIAN_CONFUSERS}:
         splits = {s.split for s in D.DEBIAN_SIRENS + D.DEBIAN_CONFUSERS if s.package == package}
         assert len(splits) == 1, package  # one package's material never crosses splits
@@ -38,6 +38,11 @@ def test_nothing_installed_gives_reasons(tmp_path):
     assert len(reasons) == len(packages)
     assert all("not installed" in r and "apt-get install" in r for r in reasons)
     found, reasons = D.find_debian_sirens(split="valid", root=tmp_path)
+    assert found == [] and reasons == [
+        "scorched3d-data: not installed (2 files missing under "
+        f"{tmp_path}); sudo apt-get install scorched3d-data"
+    ]
+    found, reasons = D.find_debian_sirens(split="extra", root=tmp_path)
     assert found == [] and "no Debian recording" in reasons[-1]
 
 
@@ -46,8 +51,9 @@ def test_installed_files_are_found_by_split_and_load_mono(tmp_path, monkeypatch)
     root = unpack(tmp_path / "root", held_out)
     found, reasons = D.find_debian_sirens(split="test", root=root)
     assert found == held_out and reasons == []
-    found, reasons = D.find_debian_sirens(root=root)  # all splits: the training package lacks
-    assert found == held_out and len(reasons) == 1 and "lincity-ng-data" in reasons[0]
+    found, reasons = D.find_debian_sirens(root=root)  # all splits: the others' packages lack
+    assert found == held_out and len(reasons) == 2
+    assert "lincity-ng-data" in reasons[0] and "scorched3d-data" in reasons[1]
     monkeypatch.setenv(D.ROOT_ENV, str(root))  # the default root comes from the environment
     assert D.find_debian_sirens("test")[0] == held_out
     x = D.load_debian_sound(held_out[0], 16000)

@@ -11,7 +11,11 @@ material never sits on both sides:
   them): ``tuxpaint-stamps-default`` (a fire engine's mechanical wail and horn driving past,
   recorded) and ``micropolis-data`` (a low-fidelity siren recording, 8 kHz bandwidth);
 - ``train``: ``lincity-ng-data`` (a mechanical fire-station siren spinning up, an electronic yelp
-  and a very clean two-tone that may be synthesised).
+  and a very clean two-tone that may be synthesised);
+- ``valid`` (event rules and checkpoints are chosen on streams of it): ``scorched3d-data``'s
+  Apocalypse mod (a fire engine's wail and a police car's two-tone yelp), found by a second
+  search of bookworm's file lists (``apt-file search`` for siren, police, fire engine and
+  ambulance sound files) on 2026-12-07.
 
 :data:`DEBIAN_CONFUSERS` holds siren-free street sounds (car horns, heavy traffic) of the held-out
 package, for false-alarm streams.
@@ -44,7 +48,8 @@ class DebianSound:
     are those of bookworm's package; ``kind`` is the siren pattern (``wail``, ``yelp``, ``hilo``,
     ``steady``) or the confuser's class; ``recording`` is ``"real"`` where the spectrum shows a
     recording (a noise floor 25-40 dB under the tone, irregular harmonics) and ``"uncertain"``
-    where it is too clean to tell from a synthesised one; ``split`` is ``train`` or ``test``.
+    where it is too clean to tell from a synthesised one; ``split`` is ``train``, ``valid`` or
+    ``test``.
     """
 
     package: str
@@ -64,6 +69,10 @@ class DebianSound:
 
 _LINCITY = "GPL-2+ (sound effects dual-licensed GPL / CC BY-SA 2.0; lincity-ng-data copyright)"
 _MICROPOLIS = "GPL-3+ with Electronic Arts' additional terms (micropolis-data copyright)"
+_SCORCHED = (
+    "CC BY-SA 3.0, Apocalypse mod team (scorched3d-data copyright, Files: data/globalmods/apoc/*)"
+)
+_SCORCHED_DIR = "/usr/share/games/scorched3d/data/globalmods/apoc/data/wav/misc"
 _TUXPAINT = (
     "package: GPL-2; upstream credits: 'doppler_honk' by Giuseppe Mangione (Fonogeno, 2006, "
     "freesound 24348), CC Sampling Plus 1.0, marked 'non-free - needs replacing' upstream"
@@ -125,6 +134,28 @@ DEBIAN_SIRENS: tuple[DebianSound, ...] = (
         "uncertain",
         "train",
         "two-tone (about 450/600 Hz, a European 'nee-naw'); floor 56 dB down: maybe synthesised",
+    ),
+    DebianSound(
+        "scorched3d-data",
+        f"{_SCORCHED_DIR}/firetruck.wav",
+        _SCORCHED,
+        4.48,
+        11025,
+        "wail",
+        "real",
+        "valid",
+        "one wail cycle, 880 Hz up to 1.6 kHz and down to 900 Hz; floor about 42 dB down",
+    ),
+    DebianSound(
+        "scorched3d-data",
+        f"{_SCORCHED_DIR}/policecar.wav",
+        _SCORCHED,
+        5.53,
+        11025,
+        "hilo",
+        "real",
+        "valid",
+        "police two-tone yelp, about 700-800 Hz and 1.2-1.4 kHz, 1.25 s cycle; floor 30 dB down",
     ),
 )
 
