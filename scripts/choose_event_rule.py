@@ -49,8 +49,8 @@ from deepsampler.evaluation.event_bench import (
     load_detector as open_detector,
 )
 
-ON = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
-OFF = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6)
+ON = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+OFF = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
 # an alert comes min_event_seconds after the on-crossing at the earliest, and the issue asks
 # for a median alert delay <= 1 s after the true onset: longer minimum events cannot meet it
 MIN_EVENT_S = (0.25, 0.5, 0.75, 1.0)

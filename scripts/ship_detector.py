@@ -6,7 +6,10 @@ weights into ``src/deepsampler/pretrained/<name>.pt`` and write the model card `
         --streams experiments/heldout-sirens --baseline experiments/siren-sde-mix
 
 The checkpoint shipped is the run's ``best.pt`` (chosen on the corpus's *validation* split by
-frame F1 during training) or ``--checkpoint last``; the held-out streams only measure it. Every
+frame F1 during training), ``--checkpoint last``, or ``--checkpoint best-rule``: ``best.pt`` with
+the event rule ``scripts/choose_event_rule.py`` chose on *valid-split* streams (its
+``--out RUN/checkpoints/best-rule.pt --json RUN/event-rule.json``, which the card cites); the
+held-out streams only measure it. Every
 number on the card comes from one ``benchmarks/events.py`` run written to
 ``experiments/cards/<name>/events.json`` (with ``--baseline``, a detector that reads the mixture
 alone is a second row of the same run: what separation adds). The card lists the commands.
@@ -40,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--run", type=Path, required=True, help="the detector's training run folder")
     ap.add_argument("--name", required=True, help="the shipped name (pretrained/<name>.pt)")
-    ap.add_argument("--checkpoint", choices=("best", "last"), default="best")
+    ap.add_argument("--checkpoint", choices=("best", "last", "best-rule"), default="best")
     ap.add_argument(
         "--streams",
         type=Path,
@@ -99,10 +102,32 @@ def target_table(row: dict[str, Any]) -> str:
 
 def describe_network(cfg: Any) -> str:
     reads = "the mixture and the separator's siren stem" if cfg.use_separation else "the mixture"
+    front = (
+        f"PCEN mel bands (running mean {cfg.pcen_seconds:g} s)"
+        if getattr(cfg, "frontend", "log") == "pcen"
+        else "log-mel"
+    )
     return (
-        f"log-mel ({cfg.n_mels} bands, {cfg.n_fft}-sample window, {cfg.hop}-sample hop) of "
+        f"{front} ({cfg.n_mels} bands, {cfg.n_fft}-sample window, {cfg.hop}-sample hop) of "
         f"{reads}; causal dilated convolutions ({cfg.channels} channels, dilations "
         f"{list(cfg.dilations)}) and a GRU ({cfg.gru} units); one siren probability per frame"
+    )
+
+
+def rule_origin(run: Path, checkpoint: str) -> str:
+    """Where a ``best-rule`` checkpoint's event rule was chosen (its ``event-rule.json``)."""
+    if checkpoint != "best-rule":
+        return " (the training config's rule)"
+    record = run / "event-rule.json"
+    if not record.is_file():
+        return " (chosen by scripts/choose_event_rule.py)"
+    r = json.loads(record.read_text())
+    chosen = r.get("chosen", {})
+    return (
+        f"; chosen on `{r.get('streams', '?')}` ({r.get('split', '?')} split, not held out) "
+        f"among {len(r.get('grid', [])):,} rules at <= {r.get('max_false_alarms_per_minute')}"
+        f" false alarms per siren-free minute: there event F1 {fmt(chosen.get('event_f1'), '.3f')}"
+        f", segment F1 {fmt(chosen.get('segment_f1'), '.3f')} (`{record}`)"
     )
 
 
@@ -136,7 +161,16 @@ def card(args: argparse.Namespace, loaded: Any, settings: Any, bench: dict, sour
         "sample to its probability |",
         f"| events | on above {ev.on_threshold:g}, off below {ev.off_threshold:g}, events "
         f"shorter than {ev.min_event_seconds:g} s dropped, gaps under {ev.min_gap_seconds:g} s "
-        "closed; confidence = mean probability over the event |",
+        "closed"
+        + (
+            f", onset moved back over the frames above {ev.onset_threshold:g} (at most "
+            f"{ev.onset_lookback_seconds:g} s)"
+            if getattr(ev, "onset_threshold", None) is not None
+            else ""
+        )
+        + "; confidence = mean probability over the event"
+        + rule_origin(args.run, args.checkpoint)
+        + " |",
         f"| trained | {training.get('steps', '?')} steps of batch {config.get('batch_size', '?')} "
         f"x {training.get('segment_seconds', '?')} s, {fmt(training.get('train_hours'))} h on "
         f"{training.get('hardware', '?')} |",

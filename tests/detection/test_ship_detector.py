@@ -86,3 +86,41 @@ def test_a_baseline_that_reads_a_separator_is_refused(tmp_path, monkeypatch, det
             ["--run", str(run), "--name", "x", "--streams", str(tmp_path), "--baseline", str(run)]
         )
     assert not (tmp_path / "x.pt").exists()
+
+
+def test_best_rule_ships_the_chosen_rule_and_says_where_it_was_chosen(
+    tmp_path, monkeypatch, streams, detector_path
+):
+    """``--checkpoint best-rule`` ships ``best-rule.pt`` (the rule choose_event_rule wrote) and
+    the card names the valid streams the rule was chosen on and the rule, look-back included."""
+    from dataclasses import replace
+
+    from deepsampler.detection.checkpoint import load_detector, save_detector
+    from deepsampler.detection.events import EventConfig
+
+    ship = load_script("ship_detector")
+    pretrained = tmp_path / "pretrained"
+    pretrained.mkdir()
+    monkeypatch.setattr(ship, "PRETRAINED_DIR", pretrained)
+    monkeypatch.chdir(tmp_path)
+    run = run_folder(tmp_path / "run", detector_path)
+    loaded, settings = load_detector(detector_path)
+    rule = EventConfig(0.8, 0.6, 1.0, 0.5, 0.1)
+    save_detector(
+        run / "checkpoints" / "best-rule.pt",
+        loaded.model,
+        replace(settings, events=rule),
+        training=loaded.training,
+    )
+    chosen = {"rule": {}, "event_f1": 0.75, "segment_f1": 0.875}
+    record = {"streams": "experiments/valid-x", "split": "valid", "chosen": chosen}
+    record |= {"max_false_alarms_per_minute": 1.0, "grid": [chosen] * 3}
+    (run / "event-rule.json").write_text(json.dumps(record))
+    argv = ["--run", str(run), "--name", "siren-rule", "--streams", str(streams)]
+    assert ship.main([*argv, "--checkpoint", "best-rule"]) == 0
+    _, shipped = load_detector(pretrained / "siren-rule.pt")
+    assert shipped.events == rule
+    text = (pretrained / "siren-rule.md").read_text()
+    assert "on above 0.8, off below 0.6" in text and "frames above 0.1" in text
+    assert "chosen on `experiments/valid-x` (valid split" in text and "among 3 rules" in text
+    assert "event F1 0.750, segment F1 0.875" in text
