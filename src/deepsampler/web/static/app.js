@@ -310,6 +310,9 @@ function pause() {
   p.sources = [];
   p.playing = false;
   $("play").textContent = "Play";
+  // show the held position now: the last frame drawn while playing lags it, and a frame
+  // already requested would otherwise change the display after the pause
+  tick();
 }
 
 function stopPlayer() {
