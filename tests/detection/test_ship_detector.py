@@ -36,16 +36,23 @@ def run_folder(root, detector):
     return root
 
 
+@pytest.fixture
+def ship(tmp_path, monkeypatch):
+    """The script, shipping into ``tmp_path/pretrained``, run from ``tmp_path``."""
+    script = load_script("ship_detector")
+    pretrained = tmp_path / "pretrained"
+    pretrained.mkdir()
+    monkeypatch.setattr(script, "PRETRAINED_DIR", pretrained)
+    monkeypatch.chdir(tmp_path)
+    return script
+
+
 def test_ship_writes_a_loadable_detector_and_a_card(
-    tmp_path, monkeypatch, streams, detector_path, separator_path
+    tmp_path, ship, streams, detector_path, separator_path
 ):
     from deepsampler.detection.checkpoint import load_detector
 
-    ship = load_script("ship_detector")
-    pretrained = tmp_path / "pretrained"
-    pretrained.mkdir()
-    monkeypatch.setattr(ship, "PRETRAINED_DIR", pretrained)
-    monkeypatch.chdir(tmp_path)
+    pretrained = ship.PRETRAINED_DIR
     run = run_folder(tmp_path / "run", detector_path)
     mix = run_folder(tmp_path / "mix", make_detector(tmp_path / "mix.pt", None, seed=1))
     argv = ["--run", str(run), "--name", "siren-test", "--streams", str(streams)]
@@ -89,7 +96,7 @@ def test_a_baseline_that_reads_a_separator_is_refused(tmp_path, monkeypatch, det
 
 
 def test_best_rule_ships_the_chosen_rule_and_says_where_it_was_chosen(
-    tmp_path, monkeypatch, streams, detector_path
+    tmp_path, ship, streams, detector_path
 ):
     """``--checkpoint best-rule`` ships ``best-rule.pt`` (the rule choose_event_rule wrote) and
     the card names the valid streams the rule was chosen on and the rule, look-back included."""
@@ -98,11 +105,7 @@ def test_best_rule_ships_the_chosen_rule_and_says_where_it_was_chosen(
     from deepsampler.detection.checkpoint import load_detector, save_detector
     from deepsampler.detection.events import EventConfig
 
-    ship = load_script("ship_detector")
-    pretrained = tmp_path / "pretrained"
-    pretrained.mkdir()
-    monkeypatch.setattr(ship, "PRETRAINED_DIR", pretrained)
-    monkeypatch.chdir(tmp_path)
+    pretrained = ship.PRETRAINED_DIR
     run = run_folder(tmp_path / "run", detector_path)
     loaded, settings = load_detector(detector_path)
     rule = EventConfig(0.8, 0.6, 1.0, 0.5, 0.1)
