@@ -170,15 +170,20 @@ class DetectorTrainer(Trainer):
     # ---- a batch -------------------------------------------------------------------------
     @torch.no_grad()
     def _inputs(
-        self, batch: dict[str, torch.Tensor], negative: torch.Tensor
+        self,
+        batch: dict[str, torch.Tensor],
+        negative: torch.Tensor,
+        gain: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
         """The network's inputs (mono mixture ``[b, n]``, siren stem or None) and the frame
         labels ``[b, t]`` of a batch whose examples flagged in ``negative [b]`` lose their
-        siren."""
+        siren, and whose siren is scaled by ``gain [b, n]`` (the gate envelopes) if given."""
         d = self.config.detect
         stems = batch["stems"].to(self.device).clone()  # [b, s, c, n]; the batch stays as it is
-        keep = (~negative).to(stems.dtype).to(self.device)
-        stems[:, self.label_index] *= keep[:, None, None]
+        keep = (~negative).to(stems.dtype).to(self.device)[:, None, None]
+        if gain is not None:
+            keep = keep * gain[:, None, :].to(stems)
+        stems[:, self.label_index] *= keep
         mixture = stems.sum(1)  # [b, c, n]
         labels = frame_labels(
             stems[:, self.label_index].mean(1),
@@ -200,14 +205,13 @@ class DetectorTrainer(Trainer):
         b = batch["stems"].shape[0]
         # torch's global generator: saved with the training state, so a resume draws the same
         negative = torch.rand(b) < self.config.detect.negative_probability
-        gated = (torch.rand(b) < self.config.detect.gate_probability) & ~negative
-        if gated.any():
-            stems = batch["stems"]
-            env = gate_envelopes(gated, stems.shape[-1], self.config.data.sample_rate)
-            stems = stems.clone()
-            stems[:, self.label_index] *= env[:, None, :].to(stems)
-            batch = {**batch, "stems": stems}
-        mixture, siren, labels = self._inputs(batch, negative)
+        gain = None
+        if self.config.detect.gate_probability > 0:  # no extra draw: ungated runs stay as they were
+            gated = (torch.rand(b) < self.config.detect.gate_probability) & ~negative
+            if gated.any():
+                samples = batch["stems"].shape[-1]
+                gain = gate_envelopes(gated, samples, self.config.data.sample_rate)
+        mixture, siren, labels = self._inputs(batch, negative, gain)
         logits = self.net(mixture, siren)
         weight = torch.tensor(self.config.detect.pos_weight, device=logits.device)
         return F.binary_cross_entropy_with_logits(logits, labels, pos_weight=weight)
