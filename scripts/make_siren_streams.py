@@ -50,11 +50,11 @@ streams may not be used for that.
 ``--synthetic-sirens K`` (not with the test split) adds K synthetic siren recordings to the
 split's real ones: the kinds of the ``siren-real`` corpus (wail, yelp, hi-lo, steady; not its
 air horn, whose blasts with gaps make no continuous event and which the streams' car-horn
-confusers resemble)
-drawn with its parameters, coloured by a horn loudspeaker and equalised as that corpus does,
-rendered standing still for 12 s; the streams then drive them past as they do the recordings.
-A valid split with a single real siren would otherwise choose the event rule for that one
-recording.
+confusers resemble), drawn with its parameters, coloured by a horn loudspeaker and equalised as
+that corpus does, rendered standing still for 12 s; the streams then drive them past as they do
+the recordings. A valid split with few real sirens would otherwise choose the event rule for
+those few recordings.
+
     .venv/bin/python scripts/make_siren_streams.py --out DIR --debian-root /tmp/debsirens/x
 """
 
@@ -77,7 +77,7 @@ from deepsampler.data.debian_sirens import (
     find_debian_sounds,
     load_debian_sound,
 )
-from deepsampler.data.levels import rms_db
+from deepsampler.data.levels import db_to_gain, rms_db
 from deepsampler.data.real_pool import AUTO, RealPool, describe_auto, load_real
 from deepsampler.data.splits import stable_hash
 from deepsampler.data.synth import noise as N
@@ -247,9 +247,8 @@ SYNTHETIC_WEIGHTS = SYNTHETIC_WEIGHTS / SYNTHETIC_WEIGHTS.sum()
 def synthetic_sirens(count: int, seed: int) -> list[Clip]:
     """``count`` synthetic siren recordings ``Clip(source="synthetic:<kind>:<k>")``, 12 s at
     16 kHz, -20 dBFS RMS: kinds drawn with the siren corpus's weights (its air horn left out),
-    each sounding throughout,
-    standing still 10 m away (the stream drives it past), with a horn loudspeaker's colouring
-    and a microphone equaliser as the ``siren-real`` corpus draws them."""
+    each sounding throughout, standing still 10 m away (the stream drives it past), with a horn
+    loudspeaker's colouring and a microphone equaliser as the ``siren-real`` corpus draws them."""
     clips = []
     for k in range(count):
         rng = np.random.default_rng([seed, stable_hash("synthetic-siren"), k])
@@ -261,7 +260,7 @@ def synthetic_sirens(count: int, seed: int) -> list[Clip]:
         n = int(SYNTHETIC_SECONDS * SAMPLE_RATE)
         x = render_synthetic_siren(s, n, SAMPLE_RATE)
         x = apply_eq(apply_colour(x, SAMPLE_RATE, draw_colour(rng)), SAMPLE_RATE, draw_eq(rng))
-        x = x * np.float32(10 ** ((-20 - rms_db(x)) / 20))
+        x = x * np.float32(db_to_gain(-20 - rms_db(x)))
         clips.append(Clip(f"synthetic:{kind}:{k}", kind, "generated", x.astype(np.float32)))
     return clips
 

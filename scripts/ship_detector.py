@@ -9,8 +9,8 @@ The checkpoint shipped is the run's ``best.pt`` (chosen on the corpus's *validat
 frame F1 during training), ``--checkpoint last``, or ``--checkpoint best-rule``: ``best.pt`` with
 the event rule ``scripts/choose_event_rule.py`` chose on *valid-split* streams (its
 ``--out RUN/checkpoints/best-rule.pt --json RUN/event-rule.json``, which the card cites); the
-held-out streams only measure it. Every
-number on the card comes from one ``benchmarks/events.py`` run written to
+held-out streams only measure it. Every number on the card comes from one
+``benchmarks/events.py`` run written to
 ``experiments/cards/<name>/events.json`` (with ``--baseline``, a detector that reads the mixture
 alone is a second row of the same run: what separation adds). The card lists the commands.
 """
@@ -104,7 +104,7 @@ def describe_network(cfg: Any) -> str:
     reads = "the mixture and the separator's siren stem" if cfg.use_separation else "the mixture"
     front = (
         f"PCEN mel bands (running mean {cfg.pcen_seconds:g} s)"
-        if getattr(cfg, "frontend", "log") == "pcen"
+        if cfg.frontend == "pcen"
         else "log-mel"
     )
     return (
@@ -165,7 +165,7 @@ def card(args: argparse.Namespace, loaded: Any, settings: Any, bench: dict, sour
         + (
             f", onset moved back over the frames above {ev.onset_threshold:g} (at most "
             f"{ev.onset_lookback_seconds:g} s)"
-            if getattr(ev, "onset_threshold", None) is not None
+            if ev.onset_threshold is not None
             else ""
         )
         + "; confidence = mean probability over the event"
