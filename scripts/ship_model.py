@@ -352,6 +352,7 @@ def main() -> None:
         f"clip {optim.get('grad_clip')}, EMA {config.get('ema_decay')}, loss: waveform L1 "
         f"x{loss.get('waveform_l1')}"
         + (f" + multi-res STFT x{loss.get('multires_stft')}" if loss.get("multires_stft") else "")
+        + (f" + SI-SDR x{loss.get('si_sdr')} per dB" if loss.get("si_sdr") else "")
         + (f"; started from `{config['init_from']}`" if config.get("init_from") else "")
         + last_ingredient
         + " |",
