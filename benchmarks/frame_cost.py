@@ -3,8 +3,10 @@
 model's architecture and variants of it (random weights: speed does not depend on them).
 
 Each variant is the base model's config with ``key=value`` changes (one ``--variant`` each,
-comma-separated changes). Rounds interleave the variants so that a noisy machine slows them
-alike; the table gives the median RTF over rounds and its ratio to the base.
+comma-separated changes); ``opset=N`` exports that variant at ONNX opset ``N`` instead of the
+package's (``deepsampler.export.onnx_engine.OPSET``). Rounds interleave the variants so that a
+noisy machine slows them alike; the table gives the median RTF over rounds and its ratio to the
+base.
 
     .venv/bin/python benchmarks/frame_cost.py --model speech-rt \\
         --variant attn_window=32 --variant depth=3 --variant enc_channels=48/64/96,dim=192 \\
@@ -23,7 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from deepsampler.export.onnx_engine import OnnxStreamingSeparator, export_onnx_bytes
+from deepsampler.export.onnx_engine import OPSET, OnnxStreamingSeparator, export_onnx_bytes
 from deepsampler.models import DeepSampler, load_checkpoint
 from deepsampler.models.registry import resolve_model
 
@@ -65,16 +67,25 @@ def main(argv: list[str] | None = None) -> int:
     variants = {"base": {}} | {v: parse_variant(v) for v in args.variant}
     engines, rows = {}, []
     for name, changes in variants.items():
+        changes = dict(changes)
+        opset = int(changes.pop("opset", OPSET))
         try:
             cfg = base.replace(**changes)
         except (TypeError, ValueError) as exc:
             raise SystemExit(f"--variant {name}: {exc}") from None
         torch.manual_seed(0)
         model = DeepSampler(cfg).eval()
-        graph = export_onnx_bytes(model)
+        graph = export_onnx_bytes(model, opset=opset)
         engines[name] = OnnxStreamingSeparator(graph, cfg, threads=1)
         nodes = len(onnx.load_from_string(graph).graph.node)
-        rows.append({"variant": name, "parameters": model.num_parameters(), "onnx_nodes": nodes})
+        rows.append(
+            {
+                "variant": name,
+                "opset": opset,
+                "parameters": model.num_parameters(),
+                "onnx_nodes": nodes,
+            }
+        )
     rng = np.random.default_rng(0)
     n = int(args.seconds * base.sample_rate)
     audio = torch.from_numpy(0.1 * rng.standard_normal((base.audio_channels, n)).astype("f4"))
@@ -84,12 +95,12 @@ def main(argv: list[str] | None = None) -> int:
             times[name].append(seconds_per_run(engine, audio, base.hop) / args.seconds)
     base_rtf = float(np.median(times["base"]))
     print(f"{args.model}: ONNX frame step, 1 thread, median of {args.rounds} rounds")
-    print("| variant | parameters | ONNX nodes | RTF | x base |\n|---|---|---|---|---|")
+    print("| variant | opset | parameters | ONNX nodes | RTF | x base |\n|---|---|---|---|---|---|")
     for row in rows:
         rtf = float(np.median(times[row["variant"]]))
         row |= {"rtf_1thread": round(rtf, 4), "ratio": round(rtf / base_rtf, 3)}
         print(
-            f"| {row['variant']} | {row['parameters']:,} | {row['onnx_nodes']} "
+            f"| {row['variant']} | {row['opset']} | {row['parameters']:,} | {row['onnx_nodes']} "
             f"| {rtf:.3f} | {rtf / base_rtf:.2f} |"
         )
     if args.json:

@@ -33,7 +33,9 @@ from deepsampler.models.deepsampler import DeepSampler
 from deepsampler.models.frame_step import FrameState, FrameStepGraph, frame_state_specs
 from deepsampler.streaming.engine import FrameEngine
 
-OPSET = 18
+# 23: RMSNormalization, Gelu and Attention as single operators (406 -> 294 nodes for speech-rt,
+# less time per frame: benchmarks/frame_cost.py --variant opset=18); needs onnxruntime >= 1.23
+OPSET = 23
 FIXED_INPUTS = ["mag", "present"]
 # metadata_props keys: every key this package writes starts with the prefix
 PREFIX = "deepsampler."
@@ -181,10 +183,13 @@ def _example_inputs(model: DeepSampler) -> tuple[torch.Tensor, ...]:
     return fixed + tuple(model.initial_frame_state(1).tensors())
 
 
-def export_onnx_bytes(model: DeepSampler, metadata: ExportMetadata | None = None) -> bytes:
+def export_onnx_bytes(
+    model: DeepSampler, metadata: ExportMetadata | None = None, opset: int = OPSET
+) -> bytes:
     """The frame step of a causal ``model`` as an ONNX model (bytes), carrying its config,
     ``metadata`` (default: :meth:`ExportMetadata.for_model` of an unnamed, untrained model) and
-    a checksum in its ``metadata_props``."""
+    a checksum in its ``metadata_props``. ``opset``: the default (the cache's) unless comparing
+    (benchmarks/frame_cost.py); 18 runs on onnxruntime < 1.23 as well."""
     if not model.config.causal:
         raise DeepSamplerError("only causal models stream; this model is offline")
     import onnx
@@ -203,7 +208,7 @@ def export_onnx_bytes(model: DeepSampler, metadata: ExportMetadata | None = None
             buf,
             input_names=FIXED_INPUTS + names,
             output_names=["masks", *[f"new_{n}" for n in names]],
-            opset_version=OPSET,
+            opset_version=opset,
             dynamo=True,
             verbose=False,
         )
