@@ -64,6 +64,16 @@ def test_key_follows_weights_and_versions(tiny_checkpoint):
     assert cache_path(other, meta) != path  # same digest read from the file, other weights
 
 
+def test_key_follows_the_graph_revision(tiny_checkpoint, monkeypatch):
+    """A cheaper graph with the same inputs and outputs replaces the cached exports."""
+    import deepsampler.export.cache as cache
+
+    model, meta = tiny(tiny_checkpoint)
+    path = cache_path(model, meta)
+    monkeypatch.setattr(cache, "GRAPH_REVISION", cache.GRAPH_REVISION + 1)
+    assert cache_path(model, meta) != path
+
+
 def test_damaged_entry_is_exported_again(tiny_checkpoint, exports):
     model, meta = tiny(tiny_checkpoint)
     path = cache_path(model, meta)

@@ -125,3 +125,17 @@ def test_rotate_is_bitwise_rotary_embedding_torchs_apply_rotary_emb(dtype):
     angles = Attention(64, 2).rotary_angles(torch.arange(9) + 123_456)
     x = torch.randn(2, 2, 9, 32, generator=torch.Generator().manual_seed(0)).to(dtype)
     assert torch.equal(rotate(x, angles.cos(), angles.sin()), apply_rotary_emb(angles, x))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_rotate_in_an_export_gives_the_same_bits(dtype, monkeypatch):
+    """The exported graph swaps pairs by a MatMul with pair_swap; eager code by reshaping."""
+    from deepsampler.models.roformer import Attention, pair_swap, rotate
+
+    angles = Attention(64, 2).rotary_angles(torch.arange(9) + 77)
+    x = torch.randn(2, 2, 9, 32, generator=torch.Generator().manual_seed(1)).to(dtype)
+    eager = rotate(x, angles.cos(), angles.sin())
+    monkeypatch.setattr(torch.compiler, "is_exporting", lambda: True)
+    assert torch.equal(rotate(x, angles.cos(), angles.sin()), eager)
+    swap = pair_swap(4, torch.float32)
+    assert swap.tolist() == [[0, 1, 0, 0], [-1, 0, 0, 0], [0, 0, 0, 1], [0, 0, -1, 0]]

@@ -27,6 +27,7 @@ from deepsampler.atomic import atomic_write_bytes
 from deepsampler.errors import DeepSamplerError
 from deepsampler.export.onnx_engine import (
     FORMAT_VERSION,
+    GRAPH_REVISION,
     OPSET,
     ExportMetadata,
     export_onnx_bytes,
@@ -57,15 +58,17 @@ def onnx_cache_dir() -> Path:
 
 def cache_key(model: DeepSampler, metadata: ExportMetadata) -> str:
     """Hex key of the export of ``model``: a hash of all its metadata (digest, name, training
-    record, the deepsampler/torch/onnx versions), the opset, the export format version and
-    the weights themselves (:func:`weights_digest`, about 4 ms for music4-rt): the checkpoint
-    digest is read from the file after loading it, so a checkpoint replaced in between (a
-    training run's best.pt) could otherwise file old weights under the new digest."""
+    record, the deepsampler/torch/onnx versions), the opset, the export format version, the
+    graph revision and the weights themselves (:func:`weights_digest`, about 4 ms for
+    music4-rt): the checkpoint digest is read from the file after loading it, so a checkpoint
+    replaced in between (a training run's best.pt) could otherwise file old weights under the
+    new digest."""
     parts = {
         "props": metadata.to_props(),
         "weights": weights_digest(model),
         "opset": OPSET,
         "format_version": FORMAT_VERSION,
+        "graph_revision": GRAPH_REVISION,
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
