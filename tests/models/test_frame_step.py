@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from deepsampler.models import DeepSampler, preset_config
 from deepsampler.models.frame_step import FrameState, frame_state_specs
@@ -139,3 +141,27 @@ def test_rotate_in_an_export_gives_the_same_bits(dtype, monkeypatch):
     assert torch.equal(rotate(x, angles.cos(), angles.sin()), eager)
     swap = pair_swap(4, torch.float32)
     assert swap.tolist() == [[0, 1, 0, 0], [-1, 0, 0, 0], [0, 0, 0, 1], [0, 0, -1, 0]]
+
+
+@given(
+    shape=st.lists(st.integers(1, 5), min_size=1, max_size=4),
+    data=st.data(),
+)
+@settings(max_examples=40, deadline=None)
+def test_put_out_of_place_equals_index_copy(shape, data):
+    """The exported ring write (broadcast-index ScatterND) writes exactly one slot, as the eager
+    engine's in-place ``index_copy_`` does, and leaves the old ring as it was."""
+    from deepsampler.models.frame_step import _put
+
+    dim = data.draw(st.integers(0, len(shape) - 1))
+    slot = torch.tensor([data.draw(st.integers(0, shape[dim] - 1))])
+    gen = torch.Generator().manual_seed(len(shape) * 10 + dim)
+    buf = torch.randn(shape, generator=gen)
+    value = torch.randn([*shape[:dim], 1, *shape[dim + 1 :]], generator=gen)
+    before = buf.clone()
+    out = _put(buf, dim, slot, value, inplace=False)
+    assert torch.equal(buf, before)
+    assert torch.equal(out, before.clone().index_copy_(dim, slot, value))
+    flags = torch.zeros(shape[0], dtype=torch.bool)
+    hit = _put(flags, 0, torch.tensor([shape[0] - 1]), torch.tensor([True]), inplace=False)
+    assert hit.tolist() == [False] * (shape[0] - 1) + [True]
