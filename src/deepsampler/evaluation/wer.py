@@ -53,6 +53,11 @@ def recognise(audio: np.ndarray, sample_rate: int) -> str:
         x = soxr.resample(x, sample_rate, RECOGNISER_RATE)
     pcm = np.round(np.clip(x, -1.0, 1.0) * 32767).astype("<i2").tobytes()
     dec = _decoder()
+    # the decoder is shared: forget the feature state (running cepstral mean) of the utterances
+    # decoded before, else a transcript depends on what was decoded earlier (17 real-speech
+    # mixtures decoded in reverse order gave 14 other transcripts; the transcription backend
+    # does the same)
+    dec.reinit_feat()
     dec.start_utt()
     dec.process_raw(pcm, full_utt=True)  # one utterance: the whole signal, no endpointing
     dec.end_utt()
