@@ -231,9 +231,12 @@ def test_a_live_start_that_fails_leaves_nothing(tmp_path, tiny_checkpoint, where
 
         args["open_stream"] = no_device
     out = tmp_path / "rec"
+    before = set(threading.enumerate())
     with pytest.raises((DeepSamplerError, RuntimeError)):
         record_live(**args, output_dir=out, seconds=5)
     assert not out.exists() or list(out.rglob("*")) == []
+    # the stem writer's thread ended with the run (it was left waiting on its queue before)
+    assert not [t for t in set(threading.enumerate()) - before if t.name.endswith("(_loop)")]
 
 
 def test_a_stop_while_finalising_is_held_back_until_the_block_ends(stop_handlers):

@@ -162,18 +162,20 @@ class LiveSession:
 
 class ThreadedWriter:
     """Writes blocks handed over by the audio callback on a thread of its own, so disk I/O never
-    delays the callback. ``write`` enqueues; ``close`` drains the queue and joins."""
+    delays the callback. ``write`` enqueues; ``close`` drains the queue and joins; ``abort``
+    joins without writing what is still queued (the run failed)."""
 
     def __init__(self, write: Callable[[np.ndarray], None]) -> None:
         self._write = write
         self._queue: queue.Queue = queue.Queue()
         self.error: BaseException | None = None
+        self._discard = False
         self._thread = threading.Thread(target=self._loop, daemon=True)
         self._thread.start()
 
     def _loop(self) -> None:
         while (item := self._queue.get()) is not None:
-            if self.error is None:
+            if self.error is None and not self._discard:
                 try:
                     self._write(item)
                 except BaseException as exc:  # reported by close()
@@ -187,6 +189,13 @@ class ThreadedWriter:
         self._thread.join()
         if self.error is not None:
             raise self.error
+
+    def abort(self) -> None:
+        """End the thread without writing what is queued; errors are dropped."""
+        self._discard = True
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
 
 
 class ThreadedListener:
@@ -241,10 +250,7 @@ class ThreadedListener:
         self._aborted = True
         if not self._closed:
             self._closed = True
-            try:
-                self._worker.close()
-            except Exception:
-                pass
+            self._worker.abort()
 
 
 def open_device_stream(

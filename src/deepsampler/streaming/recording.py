@@ -90,6 +90,7 @@ def record_live(
     writers: list[AtomicAudioWriter] = []
     new_dirs: list[Path] = []
     folder = None
+    writer: ThreadedWriter | None = None
     try:
         if output_dir is not None:
             folder = Path(output_dir) / time.strftime("live-%Y%m%d-%H%M%S")
@@ -140,6 +141,8 @@ def record_live(
         if late_stops and stopped_by is None:
             stopped_by = signal_name(late_stops[0])
     except BaseException:
+        if writer is not None:
+            writer.abort()  # else its thread waits forever on a queue nobody closes
         for w in writers:
             w.abort()
         remove_empty_dirs(new_dirs)
