@@ -72,7 +72,14 @@ REPO = Path(__file__).resolve().parents[1]
 BUDGET_MIB = 64.0  # the device tool's limit on what one call sends
 MiB = 2**20
 # distributions deepsampler's training imports that the GPU image lacks (KINDS.md's list)
-GPU_WHEELS = ("soundfile", "cffi", "pycparser", "soxr", "rotary-embedding-torch")
+GPU_WHEELS = (
+    "soundfile",
+    "cffi",
+    "pycparser",
+    "soxr",
+    "rotary-embedding-torch",
+    "array-api-compat",
+)
 
 
 # ---- sizes ---------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 #   here:  .venv/bin/python scripts/pack_excerpts.py --data data/music4-4h/train --tracks 128 \
 #              --seconds 5 --mono --no-mixture --vorbis 0.2 --out .devdata/music/train
 #          (wheels the GPU image lacks in .whl/: soundfile cffi pycparser soxr diffusers
-#           importlib_metadata lazy-importer rotary-embedding-torch, for CPython 3.12)
+#           importlib_metadata lazy-importer rotary-embedding-torch array-api-compat, for CPython 3.12)
 #   there: bash scripts/gpu_stemprover.sh [KEY=VALUE ...]   (carry .devdata and .whl)
 # Writes the run folder's model, regression control, metrics and resolved config to $OUT.
 # Extra KEY=VALUE arguments override the settings below (a dry run here: device=cpu, few steps).

@@ -5,7 +5,8 @@
 #              --tracks 24 --valid-tracks 6 --seconds 4 [--vorbis 0.3] \
 #              [--init experiments/music4-rt/checkpoints/last.pt]        (-> .devdata/music4-rt)
 #          (it prints what the call sends, refuses over 64 MiB, and lists the wheels the GPU image
-#           lacks in .whl/: soundfile cffi pycparser soxr rotary-embedding-torch, for CPython 3.12)
+#           lacks in .whl/: soundfile cffi pycparser soxr rotary-embedding-torch array-api-compat,
+#           for CPython 3.12)
 #   there: bash scripts/gpu_train.sh configs/music4-rt.yaml [KEY=VALUE ...]
 #          (device tool: carry .devdata/music4-rt and .whl, timeout_s 600; MINUTES=8 by default,
 #           so unpacking, training and copying end inside one 10-minute call)

@@ -2,8 +2,10 @@
 
 :class:`StreamingSTFT` frames a stream (input buffer, periodic Hann window, rfft) into exactly
 the frames :class:`~deepsampler.audio.stft.STFT` gives for the whole signal; :class:`OverlapAdd`
-is the matching iSTFT, hop by hop. Their state is explicit (tensors the caller keeps), so every
-engine (PyTorch or onnxruntime) shares them.
+is the matching iSTFT, hop by hop. Their state is explicit (arrays the caller keeps), so every
+engine shares them: they work on whatever array type their window is, torch tensors for the
+eager engine (on any device) and numpy arrays for the onnx engine, through the array API
+(``array_api_compat``), so that the onnx engine never converts a hop between the two.
 
 Timing: frame ``t`` covers padded samples ``[t*hop, t*hop + n_fft)``, where the padded stream
 starts with the offline STFT's centring pad of ``n_fft // 2`` zeros. Issue 25's end handling
@@ -14,10 +16,20 @@ centring pad, and the overlap-add divides by ``max(envelope, ENVELOPE_FLOOR)``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
+from array_api_compat import array_namespace
+from array_api_compat import device as array_device
 
 from deepsampler.audio.stft import ENVELOPE_FLOOR, end_pad
+
+Array = Any  # a torch.Tensor or a numpy.ndarray, as the window is
+
+
+def complex_dtype(xp: Any, real: Any) -> Any:
+    """The complex dtype of ``real``'s precision in namespace ``xp``."""
+    return xp.complex128 if real == xp.float64 else xp.complex64
 
 
 class StreamingSTFT:
@@ -26,39 +38,49 @@ class StreamingSTFT:
     Args:
         n_fft: window and FFT size in samples.
         hop: hop size in samples.
-        window: ``[n_fft]`` analysis window (the model's; periodic Hann).
+        window: ``[n_fft]`` analysis window (the model's; periodic Hann): a torch tensor (on
+            the device to work on) or a numpy array; buffers and frames are of its kind.
     """
 
-    def __init__(self, n_fft: int, hop: int, window: torch.Tensor) -> None:
+    def __init__(self, n_fft: int, hop: int, window: Array) -> None:
         self.n_fft, self.hop, self.window = n_fft, hop, window
+        self.xp = array_namespace(window)
 
     @property
     def lead(self) -> int:
         """Padded positions before the stream's first sample (the centring pad)."""
         return self.n_fft // 2
 
-    def initial_buffer(self, batch: int, channels: int) -> torch.Tensor:
+    def initial_buffer(self, batch: int, channels: int) -> Array:
         """The input buffer ``[b, c, n_fft // 2]`` before any sample: the centring pad."""
-        return self.window.new_zeros(batch, channels, self.lead)
+        w = self.window
+        return self.xp.zeros((batch, channels, self.lead), dtype=w.dtype, device=array_device(w))
 
-    def frames(self, buffer: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def frames(self, buffer: Array) -> tuple[Array, Array]:
         """Every whole frame in ``buffer [b, c, m]`` -> (spectra ``[b, c, n_fft/2 + 1, k]``
         complex, ``k`` possibly 0; the buffer without the samples no later frame needs)."""
-        n, hop = self.n_fft, self.hop
-        if buffer.shape[-1] < n:
-            complex_dtype = torch.complex128 if buffer.dtype == torch.float64 else torch.complex64
-            none = buffer.new_zeros(*buffer.shape[:-1], n // 2 + 1, 0, dtype=complex_dtype)
-            return none, buffer
-        windows = buffer.unfold(-1, n, hop) * self.window  # [b, c, k, n]
-        k = windows.shape[-2]
-        return torch.fft.rfft(windows).transpose(-1, -2), buffer[..., k * hop :]
+        xp, n, hop = self.xp, self.n_fft, self.hop
+        k = 0 if buffer.shape[-1] < n else (buffer.shape[-1] - n) // hop + 1
+        if k == 0:
+            shape = (*buffer.shape[:-1], n // 2 + 1, 0)
+            dtype = complex_dtype(xp, buffer.dtype)
+            return xp.zeros(shape, dtype=dtype, device=array_device(buffer)), buffer
+        if k == 1:  # a hop at a time, as a live stream comes: no stacking
+            windows = buffer[..., None, :n]
+        else:
+            windows = xp.stack([buffer[..., i * hop : i * hop + n] for i in range(k)], axis=-2)
+        spectra = xp.fft.rfft(windows * self.window, axis=-1)  # [b, c, k, F]
+        return xp.matrix_transpose(spectra), buffer[..., k * hop :]
 
-    def end(self, buffer: torch.Tensor, samples_in: int) -> torch.Tensor:
+    def end(self, buffer: Array, samples_in: int) -> Array:
         """``buffer`` with the offline STFT's end padding of a ``samples_in``-long stream: zeros
         to a whole number of hops, then the centring pad (the last frame is centred at or after
         the last sample)."""
         pad = end_pad(samples_in, self.hop) + self.n_fft // 2
-        return torch.cat([buffer, buffer.new_zeros(*buffer.shape[:-1], pad)], dim=-1)
+        zeros = self.xp.zeros(
+            (*buffer.shape[:-1], pad), dtype=buffer.dtype, device=array_device(buffer)
+        )
+        return self.xp.concat([buffer, zeros], axis=-1)
 
 
 @dataclass
@@ -71,8 +93,8 @@ class OverlapAddState:
         to_drop: padded positions still to discard at the output (the centring pad).
     """
 
-    acc: torch.Tensor
-    weight: torch.Tensor
+    acc: Array
+    weight: Array
     to_drop: int
 
 
@@ -86,35 +108,44 @@ class OverlapAdd:
     Args as :class:`StreamingSTFT` (the same window for a perfect reconstruction).
     """
 
-    def __init__(self, n_fft: int, hop: int, window: torch.Tensor) -> None:
+    def __init__(self, n_fft: int, hop: int, window: Array) -> None:
         self.n_fft, self.hop, self.window = n_fft, hop, window
         self.window_sq = window**2
+        self.xp = array_namespace(window)
+        # an array, not a Python float: xp.maximum with a scalar is slow in torch, and clip
+        # with a bound slow in numpy (a hop's worth of Python each)
+        self.floor = self.xp.asarray(
+            ENVELOPE_FLOOR, dtype=window.dtype, device=array_device(window)
+        )
 
     def initial_state(self, lead_shape: tuple[int, ...]) -> OverlapAddState:
         """Empty buffers for frames of shape ``[*lead_shape, n_fft/2 + 1]``."""
-        acc = self.window.new_zeros(*lead_shape, self.n_fft)
-        return OverlapAddState(acc, self.window.new_zeros(self.n_fft), self.n_fft // 2)
+        w, xp = self.window, self.xp
+        acc = xp.zeros((*lead_shape, self.n_fft), dtype=w.dtype, device=array_device(w))
+        weight = xp.zeros((self.n_fft,), dtype=w.dtype, device=array_device(w))
+        return OverlapAddState(acc, weight, self.n_fft // 2)
 
-    def add(self, spectrum: torch.Tensor, state: OverlapAddState) -> torch.Tensor:
+    def add(self, spectrum: Array, state: OverlapAddState) -> Array:
         """Add the next frame ``[..., n_fft/2 + 1]`` (complex) and return the hop it finished,
         ``[..., hop']``: ``hop`` samples, fewer while the centring pad is dropped."""
-        frame = torch.fft.irfft(spectrum, n=self.n_fft) * self.window
+        frame = self.xp.fft.irfft(spectrum, n=self.n_fft, axis=-1) * self.window
         state.acc = state.acc + frame
         state.weight = state.weight + self.window_sq
         return self.emit(state, self.hop)
 
-    def finish(self, state: OverlapAddState) -> torch.Tensor:
+    def finish(self, state: OverlapAddState) -> Array:
         """Everything still in the buffers, once the last frame has been added."""
         return self.emit(state, self.n_fft)
 
-    def emit(self, state: OverlapAddState, count: int) -> torch.Tensor:
+    def emit(self, state: OverlapAddState, count: int) -> Array:
         """The first ``count`` (now final) positions, normalised, less the centring pad."""
+        xp = self.xp
         weight = state.weight[:count]
         # kept samples have an envelope >= 0.5 (see audio.stft); the floor only keeps the
         # positions past the end of the stream, which the engines drop, from dividing by ~0
-        done = state.acc[..., :count] / weight.clamp_min(ENVELOPE_FLOOR)
-        state.acc = torch.cat([state.acc[..., count:], torch.zeros_like(done)], dim=-1)
-        state.weight = torch.cat([state.weight[count:], torch.zeros_like(weight)])
+        done = state.acc[..., :count] / xp.maximum(weight, self.floor)
+        state.acc = xp.concat([state.acc[..., count:], xp.zeros_like(done)], axis=-1)
+        state.weight = xp.concat([state.weight[count:], xp.zeros_like(weight)], axis=-1)
         drop = min(state.to_drop, count)
         state.to_drop -= drop
         return done[..., drop:]

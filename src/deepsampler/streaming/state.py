@@ -4,20 +4,23 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field, fields
+from typing import Any
 
+import numpy as np
 import torch
 
-from deepsampler.audio.stft_stream import OverlapAddState
-from deepsampler.models.frame_step import FrameState
+from deepsampler.audio.stft_stream import Array, OverlapAddState
 
 
 @dataclass
 class StreamState:
     """Everything a streaming engine carries from one call to the next.
 
-    Axis legend: ``b`` batch, ``c`` audio channels, ``s`` sources, ``F`` ``n_fft // 2 + 1``
-    bins, ``la`` look-ahead frames. Only ``inbuf`` and ``outq`` change size (by less than a
-    frame and a call's samples); the model's state is fixed-size.
+    Arrays are the engine's kind: torch tensors for the eager engine, numpy arrays for the onnx
+    engine (whose ``frame`` is the graph's flat state). Axis legend: ``b`` batch, ``c`` audio
+    channels, ``s`` sources, ``F`` ``n_fft // 2 + 1`` bins, ``la`` look-ahead frames. Only
+    ``inbuf`` and ``outq`` change size (by less than a frame and a call's samples); the model's
+    state is fixed-size.
 
     Attributes:
         inbuf: ``[b, c, m]`` zero-padded input samples not yet consumed by a whole STFT frame
@@ -32,11 +35,11 @@ class StreamState:
         samples_in, samples_out: samples received / returned so far (per channel).
     """
 
-    inbuf: torch.Tensor
-    frame: FrameState
-    spectra: torch.Tensor
+    inbuf: Array
+    frame: Any  # FrameState (eager engine) or the onnx engine's OnnxFrameState
+    spectra: Array
     ola: OverlapAddState
-    outq: torch.Tensor
+    outq: Array
     next_frame: int = 0
     samples_in: int = 0
     samples_out: int = 0
@@ -57,7 +60,7 @@ class StreamState:
         for f in fields(self):
             value = getattr(self, f.name)
             if isinstance(value, OverlapAddState):
-                total += sum(t.numel() * t.element_size() for t in (value.acc, value.weight))
-            elif isinstance(value, torch.Tensor):
-                total += value.numel() * value.element_size()
+                total += value.acc.nbytes + value.weight.nbytes
+            elif isinstance(value, torch.Tensor | np.ndarray):
+                total += value.nbytes
         return total
