@@ -20,23 +20,18 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from deepsampler.errors import DeepSamplerError
+from deepsampler.transcription.common import SAMPLE_RATE as RECOGNISER_RATE
+from deepsampler.transcription.pocketsphinx_backend import new_decoder, to_pcm16
 
 if TYPE_CHECKING:
     from pocketsphinx import Decoder
 
-RECOGNISER_RATE = 16000  # the bundled en-us model's sample rate
-
 
 @functools.lru_cache(maxsize=1)
 def _decoder() -> Decoder:
-    """The PocketSphinx decoder with its bundled en-us model, loaded once (about 0.5 s)."""
-    try:
-        from pocketsphinx import Decoder
-    except ImportError:
-        raise DeepSamplerError(
-            "word error rates need PocketSphinx: pip install 'deepsampler[transcribe]'"
-        ) from None
-    return Decoder(loglevel="FATAL")  # its INFO lines would bury a benchmark's output
+    """The transcription backend's PocketSphinx decoder (bundled en-us model), loaded once
+    (about 0.5 s) and shared by every call."""
+    return new_decoder()
 
 
 def recognise(audio: np.ndarray, sample_rate: int) -> str:
@@ -51,7 +46,6 @@ def recognise(audio: np.ndarray, sample_rate: int) -> str:
         import soxr
 
         x = soxr.resample(x, sample_rate, RECOGNISER_RATE)
-    pcm = np.round(np.clip(x, -1.0, 1.0) * 32767).astype("<i2").tobytes()
     dec = _decoder()
     # the decoder is shared: forget the feature state (running cepstral mean) of the utterances
     # decoded before, else a transcript depends on what was decoded earlier (17 real-speech
@@ -59,7 +53,7 @@ def recognise(audio: np.ndarray, sample_rate: int) -> str:
     # does the same)
     dec.reinit_feat()
     dec.start_utt()
-    dec.process_raw(pcm, full_utt=True)  # one utterance: the whole signal, no endpointing
+    dec.process_raw(to_pcm16(x), full_utt=True)  # one utterance: the whole signal, no endpointing
     dec.end_utt()
     hyp = dec.hyp()
     return " ".join(hyp.hypstr.split()) if hyp is not None else ""
