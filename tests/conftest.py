@@ -85,3 +85,15 @@ def write_tone(
     target = path if hasattr(path, "write") else str(path)
     sf.write(target, audio.T, sr, subtype=subtype, format=fmt)
     return audio
+
+
+def continue_from_clone(engine, state, rest: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Stream ``rest`` and flush twice, from ``state`` and from a clone taken before: asserts
+    both give the same samples and returns them (``rest``'s output, the tail)."""
+    saved = state.clone()
+    a, state = engine.step(rest, state)
+    a_tail, _ = engine.flush(state)
+    b, restored = engine.step(rest, saved)
+    b_tail, _ = engine.flush(restored)
+    assert torch.equal(a, b) and torch.equal(a_tail, b_tail)
+    return a, a_tail

@@ -11,7 +11,7 @@ from deepsampler.cli import main
 from deepsampler.export.onnx_engine import OnnxStreamingSeparator
 from deepsampler.models import DeepSampler, preset_config
 from deepsampler.streaming import StreamingSeparator
-from tests.conftest import write_tone
+from tests.conftest import continue_from_clone, write_tone
 
 
 def run(engine, x: torch.Tensor, block: int) -> torch.Tensor:
@@ -134,12 +134,7 @@ def test_onnx_engine_keeps_numpy_state_and_clones_like_the_eager_engine():
     arrays = [state.inbuf, state.outq, state.spectra, state.ola.acc, *state.frame.arrays]
     assert all(isinstance(a, np.ndarray) for a in arrays)
     assert state.nbytes() > state.frame.nbytes() == sum(a.nbytes for a in state.frame.arrays)
-    saved = state.clone()
-    a, state = engine.step(x[..., 4229:], state)
-    a_tail, _ = engine.flush(state)
-    b, restored = engine.step(x[..., 4229:], saved)
-    b_tail, _ = engine.flush(restored)
-    assert torch.equal(a, b) and torch.equal(a_tail, b_tail)
+    a, a_tail = continue_from_clone(engine, state, x[..., 4229:])
     got = torch.cat([*pieces, a, a_tail[0]], dim=-1)
     ref = run(StreamingSeparator(model), x, 317)
     assert (got - ref).abs().max().item() < 1e-3

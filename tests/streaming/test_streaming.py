@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from deepsampler.models import DeepSampler, preset_config
 from deepsampler.streaming import StreamingSeparator
+from tests.conftest import continue_from_clone
 
 
 def make(seed: int = 0, **overrides) -> StreamingSeparator:
@@ -81,12 +82,7 @@ def test_state_save_and_restore_continues_identically():
     sep = SEPS[1]
     x = torch.rand(1, 2, 3000, generator=torch.Generator().manual_seed(1)) * 2 - 1
     _, state = sep.step(x[..., :1234], sep.init_state())
-    saved = state.clone()
-    a, state = sep.step(x[..., 1234:], state)
-    a_tail, _ = sep.flush(state)
-    b, restored = sep.step(x[..., 1234:], saved)
-    b_tail, _ = sep.flush(restored)
-    assert torch.equal(a, b) and torch.equal(a_tail, b_tail)
+    continue_from_clone(sep, state, x[..., 1234:])
 
 
 def test_state_survives_torch_save(tmp_path):

@@ -32,6 +32,12 @@ def complex_dtype(xp: Any, real: Any) -> Any:
     return xp.complex128 if real == xp.float64 else xp.complex64
 
 
+def zeros_as(like: Array, shape: tuple[int, ...], dtype: Any = None) -> Array:
+    """Zeros of ``shape`` of ``like``'s kind, on its device, in its dtype unless ``dtype``."""
+    xp = array_namespace(like)
+    return xp.zeros(shape, dtype=like.dtype if dtype is None else dtype, device=array_device(like))
+
+
 class StreamingSTFT:
     """Analysis of a stream: samples in, complex STFT frames out.
 
@@ -53,8 +59,7 @@ class StreamingSTFT:
 
     def initial_buffer(self, batch: int, channels: int) -> Array:
         """The input buffer ``[b, c, n_fft // 2]`` before any sample: the centring pad."""
-        w = self.window
-        return self.xp.zeros((batch, channels, self.lead), dtype=w.dtype, device=array_device(w))
+        return zeros_as(self.window, (batch, channels, self.lead))
 
     def frames(self, buffer: Array) -> tuple[Array, Array]:
         """Every whole frame in ``buffer [b, c, m]`` -> (spectra ``[b, c, n_fft/2 + 1, k]``
@@ -63,8 +68,7 @@ class StreamingSTFT:
         k = 0 if buffer.shape[-1] < n else (buffer.shape[-1] - n) // hop + 1
         if k == 0:
             shape = (*buffer.shape[:-1], n // 2 + 1, 0)
-            dtype = complex_dtype(xp, buffer.dtype)
-            return xp.zeros(shape, dtype=dtype, device=array_device(buffer)), buffer
+            return zeros_as(buffer, shape, complex_dtype(xp, buffer.dtype)), buffer
         if k == 1:  # a hop at a time, as a live stream comes: no stacking
             windows = buffer[..., None, :n]
         else:
@@ -77,10 +81,7 @@ class StreamingSTFT:
         to a whole number of hops, then the centring pad (the last frame is centred at or after
         the last sample)."""
         pad = end_pad(samples_in, self.hop) + self.n_fft // 2
-        zeros = self.xp.zeros(
-            (*buffer.shape[:-1], pad), dtype=buffer.dtype, device=array_device(buffer)
-        )
-        return self.xp.concat([buffer, zeros], axis=-1)
+        return self.xp.concat([buffer, zeros_as(buffer, (*buffer.shape[:-1], pad))], axis=-1)
 
 
 @dataclass
@@ -120,10 +121,8 @@ class OverlapAdd:
 
     def initial_state(self, lead_shape: tuple[int, ...]) -> OverlapAddState:
         """Empty buffers for frames of shape ``[*lead_shape, n_fft/2 + 1]``."""
-        w, xp = self.window, self.xp
-        acc = xp.zeros((*lead_shape, self.n_fft), dtype=w.dtype, device=array_device(w))
-        weight = xp.zeros((self.n_fft,), dtype=w.dtype, device=array_device(w))
-        return OverlapAddState(acc, weight, self.n_fft // 2)
+        acc = zeros_as(self.window, (*lead_shape, self.n_fft))
+        return OverlapAddState(acc, zeros_as(self.window, (self.n_fft,)), self.n_fft // 2)
 
     def add(self, spectrum: Array, state: OverlapAddState) -> Array:
         """Add the next frame ``[..., n_fft/2 + 1]`` (complex) and return the hop it finished,

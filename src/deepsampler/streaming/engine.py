@@ -21,10 +21,15 @@ from typing import Any
 
 import numpy as np
 import torch
-from array_api_compat import array_namespace
 from array_api_compat import device as array_device
 
-from deepsampler.audio.stft_stream import Array, OverlapAdd, StreamingSTFT, complex_dtype
+from deepsampler.audio.stft_stream import (
+    Array,
+    OverlapAdd,
+    StreamingSTFT,
+    complex_dtype,
+    zeros_as,
+)
 from deepsampler.models.config import ModelConfig
 from deepsampler.models.frame_step import FrameState
 from deepsampler.streaming.state import StreamState
@@ -51,9 +56,10 @@ class FrameEngine(ABC):
         self.config = config
         self.stft = StreamingSTFT(config.n_fft, config.hop, window)
         self.overlap_add = OverlapAdd(config.n_fft, config.hop, window)
-        self.xp = array_namespace(window)
-        self._device = array_device(window)
-        self._present = {p: self.xp.asarray([p], device=self._device) for p in (True, False)}
+        self.xp = self.stft.xp
+        self._present = {
+            p: self.xp.asarray([p], device=array_device(window)) for p in (True, False)
+        }
 
     # ---- what each engine provides ---------------------------------------------------------
     @abstractmethod
@@ -83,16 +89,15 @@ class FrameEngine(ABC):
     # ---- the public calls ------------------------------------------------------------------
     def init_state(self, batch: int = 1) -> StreamState:
         """A fresh state for ``batch`` independent streams."""
-        cfg, xp, dev = self.config, self.xp, self._device
+        cfg, window = self.config, self.stft.window
         c, s = cfg.audio_channels, len(cfg.sources)
-        real = self.stft.window.dtype
         spectra_shape = (batch, c, cfg.n_fft // 2 + 1, cfg.lookahead)
         return StreamState(
             inbuf=self.stft.initial_buffer(batch, c),
             frame=self.initial_frame_state(batch),
-            spectra=xp.zeros(spectra_shape, dtype=complex_dtype(xp, real), device=dev),
+            spectra=zeros_as(window, spectra_shape, complex_dtype(self.xp, window.dtype)),
             ola=self.overlap_add.initial_state((batch, s, c)),
-            outq=xp.zeros((batch, s, c, self.latency_samples), dtype=real, device=dev),
+            outq=zeros_as(window, (batch, s, c, self.latency_samples)),
         )
 
     def _as_array(self, samples: torch.Tensor | np.ndarray) -> Array:
@@ -141,11 +146,10 @@ class FrameEngine(ABC):
         # drain the look-ahead with frames past the end (never attended) until the last real
         # frame is synthesised; a stream shorter than the look-ahead synthesises from frame 0
         last = state.next_frame - 1
-        xp = self.xp
-        silence = xp.zeros(state.spectra.shape[:-1], dtype=state.spectra.dtype, device=self._device)
+        silence = zeros_as(state.spectra, state.spectra.shape[:-1])
         while state.next_frame - self.config.lookahead <= last:
             self._run_frame(silence, self._present[False], state)
-        state.outq = xp.concat([state.outq, self.overlap_add.finish(state.ola)], axis=-1)
+        state.outq = self.xp.concat([state.outq, self.overlap_add.finish(state.ola)], axis=-1)
         total = state.samples_in + self.latency_samples
         tail = state.outq[..., : total - state.samples_out]
         state.outq = state.outq[..., :0]
